@@ -1,0 +1,49 @@
+"""Differentiable operations, one family per module.
+
+Each op computes its forward value with NumPy and attaches a backward rule
+that returns one gradient per input.  The rules may return gradients in the
+broadcast shape of the output: the graph walk sums them back to each input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.tensor import DEFAULT_DTYPE, Tensor, as_array
+
+
+def lift(value: Any, like: Tensor | None = None) -> Tensor:
+    """Make `value` a Tensor; a Python scalar takes the dtype of `like` and never upcasts it."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float)):
+        if like is not None and np.issubdtype(like.dtype, np.floating):
+            return Tensor(np.asarray(value, dtype=like.dtype))
+        if isinstance(value, float):
+            return Tensor(np.asarray(value, dtype=DEFAULT_DTYPE))
+        if like is not None:
+            return Tensor(np.asarray(value, dtype=like.dtype))
+    return Tensor(as_array(value))
+
+
+def lift_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Lift two operands, letting whichever is a Tensor set a scalar's dtype."""
+    if isinstance(a, Tensor):
+        return a, lift(b, a)
+    b = lift(b)
+    return lift(a, b), b
+
+
+def shape_error(op: str, a: Tensor, b: Tensor, detail: str = "") -> ValueError:
+    """The error raised when two operands' shapes do not fit an op."""
+    reason = detail or "cannot be broadcast together"
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} {reason}")
+
+
+def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
+    """Turn a possibly negative axis into a non-negative one, or raise naming it."""
+    if not -ndim <= axis < max(ndim, 1):
+        raise IndexError(f"{name}={axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % max(ndim, 1)

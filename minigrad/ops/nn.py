@@ -1,0 +1,212 @@
+"""Fused rules for neural networks: each forward and its backward in one node.
+
+A composite of elementwise ops would give the same gradients, but a fused
+rule is faster, needs less memory and is numerically safer.  The tests check
+every rule here against central differences and against the composite.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from minigrad.ops import lift, normalize_axis, shape_error
+from minigrad.tensor import Tensor, as_array
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    x = lift(x)
+    axis = normalize_axis(axis, x.ndim)
+    e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
+    s = e / e.sum(axis=axis, keepdims=True)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # d softmax: s * (g - sum(g * s))
+        return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
+
+    return Tensor._from_op(s, (x,), backward, "softmax")
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    x = lift(x)
+    axis = normalize_axis(axis, x.ndim)
+    shifted = x.data - x.data.max(axis=axis, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # d log_softmax: g - softmax * sum(g)
+        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+    return Tensor._from_op(out, (x,), backward, "log_softmax")
+
+
+def _class_targets(target: Any, logits: Tensor, ignore_index: int) -> np.ndarray:
+    """Check that `target` holds one class index in [0, C) per row, or ignore_index."""
+    t = as_array(target)
+    n_rows, n_classes = logits.shape
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
+    if t.shape != (n_rows,):
+        raise ValueError(
+            f"cross_entropy: target has shape {t.shape}, expected ({n_rows},) for logits {logits.shape}"
+        )
+    used = t[t != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= n_classes):
+        bad = used[(used < 0) | (used >= n_classes)][0]
+        raise IndexError(
+            f"cross_entropy: target holds class {bad}, expected classes in [0, {n_classes})"
+            f" or ignore_index={ignore_index}"
+        )
+    return t
+
+
+def cross_entropy(
+    logits: Any, target: Any, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Cross-entropy of class indices under softmax(logits), the loss of classification.
+
+    Args:
+        logits: (N, C) unnormalised scores, or (C,) for one example.
+        target: (N,) integer classes in [0, C), or a single class for (C,) logits;
+            rows whose class is `ignore_index` add nothing to the loss.
+        reduction: 'mean' over the rows not ignored, 'sum', or 'none' for (N,) losses.
+    """
+    logits = lift(logits)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    single = logits.ndim == 1
+    if single:
+        logits = logits.reshape(1, -1)
+        target = as_array(target).reshape(1)
+    if logits.ndim != 2:
+        raise ValueError(
+            f"cross_entropy: logits must be (N, C), got {logits.shape}; for sequences "
+            "flatten with logits.reshape(-1, C) and target.reshape(-1)"
+        )
+    t = _class_targets(target, logits, ignore_index)
+    rows = np.arange(len(t))
+    valid = t != ignore_index
+    safe_t = np.where(valid, t, 0)
+    shifted = logits.data - logits.data.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    losses = (np.log(total[:, 0]) - shifted[rows, safe_t]) * valid
+    count = int(valid.sum())
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.asarray(losses.sum() / count, dtype=logits.dtype)
+    elif reduction == "sum":
+        out = np.asarray(losses.sum(), dtype=logits.dtype)
+    else:
+        out = losses.astype(logits.dtype, copy=False)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # d cross_entropy / d logits: softmax(logits) - one_hot(target)
+        grad = e / total
+        grad[rows, safe_t] -= 1
+        if reduction == "none":
+            grad *= (g * valid)[:, None]
+        else:
+            scale = g / count if reduction == "mean" else g
+            grad *= valid[:, None] * scale
+        return (grad,)
+
+    loss = Tensor._from_op(out, (logits,), backward, "cross_entropy")
+    return loss.reshape(()) if single and reduction == "none" else loss
+
+
+def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or per-element) squared error; both arguments must share a shape."""
+    prediction, target = lift(prediction), lift(target)
+    if prediction.shape != target.shape:
+        raise shape_error(
+            "mse_loss", prediction, target, "differ; prediction and target must have one shape"
+        )
+    diff = prediction.data - target.data
+    if reduction == "mean":
+        out, scale = np.mean(diff * diff), 2 / max(diff.size, 1)
+    elif reduction == "sum":
+        out, scale = np.sum(diff * diff), 2.0
+    elif reduction == "none":
+        out, scale = diff * diff, 2.0
+    else:
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grad = g * diff * scale
+        return grad, -grad
+
+    out = np.asarray(out, dtype=prediction.dtype)
+    return Tensor._from_op(out, (prediction, target), backward, "mse_loss")
+
+
+def dropout(x: Any, p: float, training: bool, rng: np.random.Generator) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1 / (1 - p)."""
+    x = lift(x)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    keep = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
+    mask = keep * x.dtype.type(0 if p == 1 else 1 / (1 - p))
+    return Tensor._from_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+
+
+def layer_norm(
+    x: Any,
+    normalized_shape: Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the last axes to zero mean and unit variance, then scale and shift."""
+    x = lift(x)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if x.shape[x.ndim - k :] != normalized_shape:
+        raise ValueError(
+            f"layer_norm: input of shape {x.shape} does not end in normalized_shape {normalized_shape}"
+        )
+    axes = tuple(range(x.ndim - k, x.ndim))
+    centered = x.data - x.data.mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + x.dtype.type(eps))
+    xhat = centered * rstd
+    out = xhat
+    if weight is not None:
+        out = out * weight.data
+    if bias is not None:
+        out = out + bias.data
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        g_xhat = g * weight.data if weight is not None else g
+        # d layer_norm: rstd * (g_xhat - mean(g_xhat) - xhat * mean(g_xhat * xhat))
+        grad_x = rstd * (
+            g_xhat
+            - g_xhat.mean(axis=axes, keepdims=True)
+            - xhat * (g_xhat * xhat).mean(axis=axes, keepdims=True)
+        )
+        grad_w = g * xhat if weight is not None and weight.requires_grad else None
+        grad_b = g if bias is not None and bias.requires_grad else None
+        return grad_x, grad_w, grad_b
+
+    return Tensor._from_op(out, (x, weight, bias), backward, "layer_norm")
+
+
+def embedding(indices: Any, weight: Tensor) -> Tensor:
+    """Rows of `weight` picked by integer `indices`; output shape indices.shape + (dim,)."""
+    idx = as_array(indices)
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise IndexError(f"embedding: index {bad} is outside the table's {n} rows [0, {n})")
+    out = weight.data[idx]
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        grad = np.zeros(weight.shape, dtype=g.dtype)
+        np.add.at(grad, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
+        return (grad,)
+
+    return Tensor._from_op(out, (weight,), backward, "embedding")

@@ -1,0 +1,119 @@
+"""Reductions: sum, mean, max, min, var, logsumexp over one or more axes."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from minigrad.ops import lift, normalize_axis
+from minigrad.tensor import Axis, Tensor
+
+
+def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    axes = tuple(normalize_axis(a, ndim) for a in axis)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axis={axis} names the same axis twice")
+    return axes
+
+
+def _keep(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Put the reduced axes back as size 1, so `g` broadcasts against the input."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    a = lift(a)
+    axes = _axes(axis, a.ndim)
+    out = np.sum(a.data, axis=axes, keepdims=keepdims)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.broadcast_to(_keep(g, axes, keepdims), a.shape),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, "sum")
+
+
+def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    a = lift(a)
+    axes = _axes(axis, a.ndim)
+    out = np.mean(a.data, axis=axes, keepdims=keepdims)
+    scale = 1 / builtins.max(_count(a.shape, axes), 1)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.broadcast_to(_keep(g * scale, axes, keepdims), a.shape),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, "mean")
+
+
+def _extremum(a: Any, axis: Axis, keepdims: bool, pick: Any, name: str) -> Tensor:
+    a = lift(a)
+    if a.size == 0:
+        raise ValueError(f"{name}() of an empty tensor (shape {a.shape}) has no value")
+    axes = _axes(axis, a.ndim)
+    kept = pick(a.data, axis=axes, keepdims=True)
+    out = kept if keepdims else np.squeeze(kept, axis=axes)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # Ties share the gradient equally, so the shares sum to the upstream gradient.
+        hits = a.data == kept
+        share = hits / hits.sum(axis=axes, keepdims=True)
+        return (share * _keep(g, axes, keepdims),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, name)
+
+
+def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Largest value over `axis`; elements tied for the max split its gradient equally."""
+    return _extremum(a, axis, keepdims, np.max, "max")
+
+
+def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Smallest value over `axis`; elements tied for the min split its gradient equally."""
+    return _extremum(a, axis, keepdims, np.min, "min")
+
+
+def var(a: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+    """Variance over `axis`, divided by N - correction (PyTorch's default, correction=1)."""
+    a = lift(a)
+    axes = _axes(axis, a.ndim)
+    centered = a.data - a.data.mean(axis=axes, keepdims=True)
+    denominator = _count(a.shape, axes) - correction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / denominator
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # d var: 2 (x - mean) / (N - correction)
+        return (_keep(g, axes, keepdims) * centered * (2 / denominator),)
+
+    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "var")
+
+
+def logsumexp(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(a))) over `axis`, computed without overflow."""
+    a = lift(a)
+    axes = _axes(axis, a.ndim)
+    peak = np.max(a.data, axis=axes, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    shifted = np.exp(a.data - peak)
+    total = shifted.sum(axis=axes, keepdims=True)
+    with np.errstate(divide="ignore"):
+        kept = np.log(total) + peak
+    out = kept if keepdims else np.squeeze(kept, axis=axes)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # d logsumexp: softmax(a)
+        return (_keep(g, axes, keepdims) * (shifted / total),)
+
+    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "logsumexp")

@@ -1,0 +1,179 @@
+"""Optimizers that update parameters in place from their `.grad`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from minigrad.tensor import Tensor
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+class Optimizer:
+    """Base class: holds parameter groups (each with its own hyperparameters) and per-parameter state.
+
+    Args:
+        params: an iterable of Tensors, or of dicts with a "params" list and
+            any hyperparameters that should differ from `defaults` for that group.
+        defaults: the hyperparameters of groups that do not set their own.
+    """
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        items = list(params)
+        if not items:
+            raise ValueError(f"{type(self).__name__}: params is empty; pass model.parameters()")
+        groups = items if isinstance(items[0], dict) else [{"params": items}]
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for group in groups:
+            group = {**defaults, **group, "params": list(group["params"])}
+            for p in group["params"]:
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{type(self).__name__}: params must be Tensors, got {type(p).__name__}")
+                if id(p) in seen:
+                    raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+                seen.add(id(p))
+            self._check(group)
+            self.param_groups.append(group)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+
+    def _check(self, group: dict[str, Any]) -> None:
+        if group["lr"] < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
+        if group.get("weight_decay", 0) < 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (the next backward starts from zero)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad, self.state.setdefault(p, {}), group)
+
+    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Hyperparameters and per-parameter state, parameters named by their position."""
+        index = {id(p): i for i, p in enumerate(self._all_params())}
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        state = {index[id(p)]: dict(s) for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned, for the same parameters in the same order."""
+        params = self._all_params()
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+            len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
+        ):
+            raise ValueError(
+                "load_state_dict: the saved parameter groups do not match this optimizer's "
+                f"({[len(g['params']) for g in groups]} vs {[len(g['params']) for g in self.param_groups]})"
+            )
+        for saved, own in zip(groups, self.param_groups):
+            own.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = params[int(i)]
+            restored = {}
+            for key, value in s.items():
+                if isinstance(value, np.ndarray) and value.ndim > 0:
+                    if value.shape != p.shape:
+                        raise ValueError(
+                            f"load_state_dict: state {key!r} of parameter {i} has shape "
+                            f"{value.shape}, expected {p.shape}"
+                        )
+                    value = value.astype(p.dtype, copy=True)
+                restored[key] = value
+            self.state[p] = restored
+
+    def _all_params(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and L2 weight decay."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        if momentum < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        if group["momentum"]:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()
+            else:
+                buffer *= group["momentum"]
+                buffer += grad
+            grad = grad + group["momentum"] * buffer if group["nesterov"] else buffer
+        p.data -= group["lr"] * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba); `weight_decay` adds an L2 term to the gradient.
+
+    For decoupled weight decay use AdamW.
+    """
+
+    decoupled = False
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        for i, beta in enumerate(betas):
+            if not 0 <= beta < 1:
+                raise ValueError(f"{type(self).__name__}: betas[{i}] must be in [0, 1), got {beta}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if decay:
+            if self.decoupled:
+                p.data *= 1 - lr * decay
+            else:
+                grad = grad + decay * p.data
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        # Bias-corrected step: lr * m_hat / (sqrt(v_hat) + eps)
+        step_size = lr / (1 - beta1**t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps
+        p.data -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p -= lr * wd * p each step.
+
+    To decay only matrices, as GPT training does, pass two parameter groups:
+    `[{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}]`.
+    """
+
+    decoupled = True
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,399 @@
+"""Tensor: a NumPy array that remembers how it was computed."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from minigrad import autograd
+
+Axis = int | tuple[int, ...] | None
+BackwardFn = Callable[[np.ndarray], Sequence[np.ndarray | None]]
+
+DEFAULT_DTYPE = np.float32
+
+
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Turn `data` into an ndarray; Python floats and lists of them become float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        return data
+    array = np.asarray(data)
+    if array.dtype == np.float64 and not isinstance(data, np.floating):
+        array = array.astype(DEFAULT_DTYPE)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Args:
+        data: anything `np.asarray` accepts.  Python floats become float32;
+            NumPy arrays keep their dtype (so float64 stays float64) and
+            integer arrays stay integer, for use as indices.
+        requires_grad: whether `backward` should fill `.grad` for this tensor.
+        dtype: optional dtype to convert `data` to.
+    """
+
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data: np.ndarray = as_array(data, dtype)
+        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(
+                f"requires_grad=True needs a floating dtype, got {self.data.dtype}"
+            )
+        self.requires_grad = requires_grad
+        self.grad: np.ndarray | None = None
+        self._parents: tuple[Tensor | None, ...] = ()
+        self._backward: BackwardFn | None = None
+        self._op = ""
+        self._freed = False
+        self._retains_grad = False
+
+    @classmethod
+    def _from_op(
+        cls,
+        data: np.ndarray,
+        parents: Sequence[Tensor | None],
+        backward: BackwardFn,
+        op: str,
+    ) -> Tensor:
+        """Wrap an op's result, recording the graph only when a gradient can flow."""
+        out = cls.__new__(cls)
+        out.data = data
+        out.grad = None
+        out._op = op
+        out._freed = False
+        out._retains_grad = False
+        if autograd._grad_enabled and any(p is not None and p.requires_grad for p in parents):
+            out.requires_grad = True
+            out._parents = tuple(parents)
+            out._backward = backward
+        else:
+            out.requires_grad = False
+            out._parents = ()
+            out._backward = None
+        return out
+
+    # ---- array facts -------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors created by the user rather than by an op."""
+        return self._backward is None and not self._freed
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        op = f", op={self._op}" if self._op else ""
+        return f"Tensor({self.data!r}{grad}{op})"
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data but cut off from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy converted to `dtype`; gradients flow back converted to this dtype."""
+        from minigrad.ops import elementwise
+
+        return elementwise.cast(self, dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return self."""
+        if requires_grad and not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate tensor's gradient in `.grad` after backward."""
+        self._retains_grad = True
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- differentiation ---------------------------------------------------------
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires it.
+
+        Args:
+            grad: the gradient of some scalar with respect to this tensor;
+                may be omitted only when this tensor has one element.
+            retain_graph: keep the graph so backward can run through it again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the "
+                "computation had requires_grad=True, or it ran under no_grad()"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a one-element tensor, got shape "
+                    f"{self.shape}; pass grad= of that shape"
+                )
+            grad_array = np.ones_like(self.data)
+        else:
+            grad_array = as_array(grad, dtype=self.dtype)
+            if grad_array.shape != self.shape:
+                raise ValueError(
+                    f"backward(grad=...) has shape {grad_array.shape}, expected the "
+                    f"tensor's shape {self.shape}"
+                )
+        autograd.run_backward(self, grad_array, retain_graph=retain_graph)
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.dtype, copy=True)
+        else:
+            self.grad += grad
+
+    # ---- operators ---------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return elementwise.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return elementwise.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return elementwise.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return elementwise.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return elementwise.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return elementwise.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return elementwise.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return elementwise.div(other, self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return elementwise.pow(self, exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return elementwise.pow(base, self)
+
+    def __neg__(self) -> Tensor:
+        return elementwise.neg(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return linalg.matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return shape_ops.getitem(self, index)
+
+    # Comparisons compute masks: plain boolean tensors with no gradient.
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < as_array(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= as_array(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > as_array(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= as_array(other))
+
+    def eq(self, other: Any) -> Tensor:
+        """Elementwise equality as a boolean tensor (`==` keeps Python identity semantics)."""
+        return Tensor(self.data == as_array(other))
+
+    __hash__ = object.__hash__
+
+    # ---- elementwise -------------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        return elementwise.exp(self)
+
+    def log(self) -> Tensor:
+        return elementwise.log(self)
+
+    def sqrt(self) -> Tensor:
+        return elementwise.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return elementwise.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return elementwise.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return elementwise.relu(self)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        return elementwise.gelu(self, approximate)
+
+    def abs(self) -> Tensor:
+        return elementwise.abs(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return elementwise.clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> Tensor:
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return elementwise.minimum(self, other)
+
+    # ---- reductions --------------------------------------------------------------
+
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return reduce.sum(self, axis, keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return reduce.mean(self, axis, keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return reduce.max(self, axis, keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return reduce.min(self, axis, keepdims)
+
+    def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return reduce.var(self, axis, keepdims, correction)
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return reduce.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return nn_ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return nn_ops.log_softmax(self, axis)
+
+    # ---- shape -------------------------------------------------------------------
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return shape_ops.reshape(self, _shape_args(shape))
+
+    view = reshape
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two axes (PyTorch's meaning; see `permute` for a full reordering)."""
+        return shape_ops.swapaxes(self, dim0, dim1)
+
+    swapaxes = transpose
+
+    def permute(self, *dims: Any) -> Tensor:
+        return shape_ops.permute(self, _shape_args(dims))
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed."""
+        return shape_ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        return shape_ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return shape_ops.unsqueeze(self, axis)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to `shape`; -1 keeps an axis's size."""
+        target = _shape_args(shape)
+        offset = len(target) - self.ndim
+        resolved = tuple(
+            self.shape[i - offset] if n == -1 and i >= offset else n for i, n in enumerate(target)
+        )
+        return shape_ops.broadcast_to(self, resolved)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return shape_ops.broadcast_to(self, tuple(shape))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return shape_ops.flatten(self, start_dim, end_dim)
+
+    def gather(self, axis: int, index: Any) -> Tensor:
+        return shape_ops.gather(self, axis, index)
+
+    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        return shape_ops.split(self, split_size_or_sections, axis)
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return shape_ops.masked_fill(self, mask, value)
+
+
+def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both `t.reshape(2, 3)` and `t.reshape((2, 3))`."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Create a Tensor (the same as calling `Tensor`)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def arange(*args: Any, dtype: Any = np.int64) -> Tensor:
+    return Tensor(np.arange(*args, dtype=dtype))
+
+
+# The ops import Tensor, so they are imported after it is defined.
+from minigrad.ops import elementwise, linalg, reduce  # noqa: E402
+from minigrad.ops import nn as nn_ops  # noqa: E402
+from minigrad.ops import shape as shape_ops  # noqa: E402

@@ -1,0 +1,30 @@
+"""The `minigrad-gpt` command: `train` a GPT, then `sample` from it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from models import sample, train
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="minigrad-gpt", description="Train and sample a character-level GPT built on minigrad."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train.build_parser(commands.add_parser("train", help="train a GPT on a text file"))
+    sample.build_parser(commands.add_parser("sample", help="generate text from a trained GPT"))
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        parser.print_help()
+        return 2
+    command, rest = args[0], args[1:]
+    parsed = parser.parse_args(args)
+    module = {"train": train, "sample": sample}[parsed.command]
+    return module.main(rest if command == parsed.command else args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
