@@ -110,6 +110,8 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         if momentum < 0:
             raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        if nesterov and momentum <= 0:
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       nesterov=nesterov))
 
@@ -140,6 +142,8 @@ class Adam(Optimizer):
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"{type(self).__name__}: betas[{i}] must be in [0, 1), got {beta}")
+        if eps < 0:
+            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
