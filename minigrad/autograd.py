@@ -28,9 +28,19 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets whether ops record the graph."""
+    """Context manager and decorator that sets whether ops record the graph.
+
+    Works as `with no_grad():`, as `@no_grad()` and as a bare `@no_grad`.
+    """
 
     enabled = True
+
+    def __new__(cls, fn: Any = None) -> Any:
+        mode = super().__new__(cls)
+        return mode(fn) if callable(fn) else mode
+
+    def __init__(self, fn: Any = None) -> None:
+        pass
 
     def __enter__(self) -> None:
         global _grad_enabled
@@ -125,7 +135,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         if node._retains_grad:
             node._accumulate(node_grad)
         parent_grads = node._backward(node_grad)
-        for parent, parent_grad in zip(node._parents, parent_grads):
+        for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
             parent_grad = sum_to_shape(parent_grad, parent.shape)

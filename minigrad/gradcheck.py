@@ -70,15 +70,16 @@ def gradcheck(
             return float(np.sum(_as_output(fn(*inputs)).data * r))
 
     for k, t in enumerate(checked):
-        flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
         numeric = np.zeros(t.size)
-        for i in range(t.size):
-            original = flat[i]
-            flat[i] = original + eps
+        # Perturb the input in place through multi-indices: reshape(-1) would copy
+        # a non-contiguous array (a transpose, a slice) and perturb nothing.
+        for i, position in enumerate(np.ndindex(t.shape)):
+            original = t.data[position]
+            t.data[position] = original + eps
             plus = projected()
-            flat[i] = original - eps
+            t.data[position] = original - eps
             minus = projected()
-            flat[i] = original
+            t.data[position] = original
             numeric[i] = (plus - minus) / (2 * eps)
         error = np.abs(analytic[k].reshape(-1) - numeric)
         limit = atol + rtol * np.abs(numeric)

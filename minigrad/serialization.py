@@ -23,11 +23,15 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
     crash mid-write leaves any earlier file at `path` whole.
     """
     path = Path(path)
-    arrays = {name: value.data if isinstance(value, Tensor) else np.asarray(value)
-              for name, value in state.items()}
+    arrays = {
+        name: value.data if isinstance(value, Tensor) else np.asarray(value)
+        for name, value in state.items()
+    }
     for name, array in arrays.items():
         if array.dtype == object:
-            raise TypeError(f"save: {name!r} is an object array, which .npz cannot hold without pickle")
+            raise TypeError(
+                f"save: {name!r} is an object array, which .npz cannot hold without pickle"
+            )
     if metadata is not None:
         arrays[METADATA_KEY] = np.array(json.dumps(metadata))
     path.parent.mkdir(parents=True, exist_ok=True)

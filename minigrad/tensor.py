@@ -44,9 +44,7 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
         if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
-            raise TypeError(
-                f"requires_grad=True needs a floating dtype, got {self.data.dtype}"
-            )
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {self.data.dtype}")
         self.requires_grad = requires_grad
         self.grad: np.ndarray | None = None
         self._parents: tuple[Tensor | None, ...] = ()

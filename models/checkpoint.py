@@ -2,10 +2,12 @@
 
 `ckpt.npz` holds the model's parameters (`model.<name>`), the optimizer's
 moments (`optim.<index>.<name>`) and, as embedded JSON, everything else:
-model and training configuration, iteration, tokenizer, random-generator
-states.  `ckpt.json` repeats that metadata for people to read; loading
-uses only the .npz, which is written atomically, so a crash mid-save
-leaves the previous checkpoint whole.  Nothing here unpickles.
+model and training configuration (with the position encoding), iteration,
+tokenizer (its characters, or its BPE tokens' bytes in hex with the split
+pattern), random-generator states.  `ckpt.json` repeats that metadata for
+people to read; loading uses only the .npz, which is written atomically, so
+a crash mid-save leaves the previous checkpoint whole.  Nothing here
+unpickles.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ def checkpoint_path(out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / CHECKPOINT
 
 
-def save_checkpoint(out_dir: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer | None,
-                    metadata: dict[str, Any]) -> Path:
+def save_checkpoint(
+    out_dir: str | os.PathLike,
+    model: nn.Module,
+    optimizer: optim.Optimizer | None,
+    metadata: dict[str, Any],
+) -> Path:
     """Write model, optimizer and metadata to `out_dir/ckpt.npz` (and `ckpt.json`)."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
     metadata = {"format": FORMAT, **metadata}
@@ -64,12 +70,14 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
         raise FileNotFoundError(f"--out_dir: no checkpoint at {path}; train one first")
     metadata = load_metadata(path)
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a minigrad-gpt checkpoint (format {metadata.get('format')!r})")
+        raise ValueError(
+            f"{path} is not a minigrad-gpt checkpoint (format {metadata.get('format')!r})"
+        )
     return load(path), metadata
 
 
 def model_state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name[len("model."):]: a for name, a in arrays.items() if name.startswith("model.")}
+    return {name[len("model.") :]: a for name, a in arrays.items() if name.startswith("model.")}
 
 
 def optimizer_state(arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -82,5 +90,7 @@ def optimizer_state(arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> 
         if name.startswith("optim."):
             _, index, key = name.split(".", 2)
             state.setdefault(int(index), {})[key] = array
-    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in saved["param_groups"]]
+    groups = [
+        {**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in saved["param_groups"]
+    ]
     return {"state": state, "param_groups": groups}

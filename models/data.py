@@ -28,7 +28,9 @@ def load_text(path: str | os.PathLike | None = None) -> str:
     return text
 
 
-def split_ids(ids: np.ndarray, block_size: int, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def split_ids(
+    ids: np.ndarray, block_size: int, val_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """The first (1 - val_fraction) of the ids for training, the rest for validation.
 
     Raises:

@@ -10,10 +10,10 @@ import numpy as np
 
 from models.checkpoint import load_checkpoint, model_state
 from models.gpt import GPT, GPTConfig
-from models.tokenizers import tokenizer_from_dict
+from models.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_dict
 
 
-def load_model(out_dir: str) -> tuple[GPT, object]:
+def load_model(out_dir: str) -> tuple[GPT, CharTokenizer | BPETokenizer]:
     """The model and tokenizer saved in `out_dir`."""
     arrays, metadata = load_checkpoint(out_dir)
     model = GPT(GPTConfig(**metadata["model"]))
@@ -23,6 +23,7 @@ def load_model(out_dir: str) -> tuple[GPT, object]:
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The flags of `minigrad-gpt sample`."""
     parser = parser or argparse.ArgumentParser(
         prog="minigrad-gpt sample", description="Generate text from a trained GPT."
     )
@@ -31,9 +32,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--start", default="\n", help="the prompt to continue")
     parser.add_argument("--num_samples", type=int, default=3, help="how many samples to draw")
     parser.add_argument("--max_new_tokens", type=int, default=500, help="tokens per sample")
-    parser.add_argument("--temperature", type=float, default=0.8,
-                        help="below 1 sharpens, above 1 flattens; 0 is greedy")
-    parser.add_argument("--top_k", type=int, default=200, help="sample among the k likeliest tokens")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1 sharpens, above 1 flattens; 0 is greedy",
+    )
+    parser.add_argument(
+        "--top_k", type=int, default=200, help="sample among the k likeliest tokens"
+    )
+    parser.add_argument(
+        "--top_p",
+        type=float,
+        default=None,
+        help="then keep the fewest likeliest tokens whose probability reaches p",
+    )
+    parser.add_argument(
+        "--no_cache",
+        action="store_true",
+        help="recompute the whole context for every token (same output, slower)",
+    )
     parser.add_argument("--seed", type=int, default=1337, help="seed of the sampling generator")
     return parser
 
@@ -45,6 +63,8 @@ def sample(args: argparse.Namespace) -> list[str]:
             raise ValueError(f"--{name} must be positive, got {getattr(args, name)}")
     if args.temperature < 0:
         raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise ValueError(f"--top_p must be in (0, 1], got {args.top_p}")
     model, tokenizer = load_model(args.out_dir)
     if not args.start:
         raise ValueError("--start is empty; give at least one character to continue")
@@ -54,8 +74,15 @@ def sample(args: argparse.Namespace) -> list[str]:
         raise ValueError(f"--start: {error}") from None
     rng = np.random.default_rng(args.seed)
     idx = np.tile(prompt, (args.num_samples, 1))
-    out = model.generate(idx, args.max_new_tokens, temperature=args.temperature,
-                         top_k=args.top_k, rng=rng)
+    out = model.generate(
+        idx,
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        rng=rng,
+        top_p=args.top_p,
+        use_cache=not args.no_cache,
+    )
     return [tokenizer.decode(row) for row in out]
 
 

@@ -1,9 +1,10 @@
-"""Train a character-level GPT: `minigrad-gpt train` or `python -m models.train`.
+"""Train a GPT: `minigrad-gpt train` or `python -m models.train`.
 
 The defaults are nanoGPT's small CPU configuration on the bundled
-Shakespeare corpus.  Every `eval_interval` iterations the trainer prints the
-train and validation loss and saves a checkpoint to `out_dir`; `--resume`
-continues from it.
+Shakespeare corpus, one token per character; `--tokenizer bpe --vocab_size 512`
+learns byte-pair merges on the corpus instead.  Every `eval_interval`
+iterations the trainer prints the train and validation loss and saves a
+checkpoint to `out_dir`; `--resume` continues from it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,10 +28,10 @@ from models.checkpoint import (
     save_checkpoint,
 )
 from models.data import get_batch, load_text, split_ids
-from models.gpt import GPT, GPTConfig
-from models.tokenizers import CharTokenizer, tokenizer_from_dict
+from models.gpt import GPT, POS_ENCODINGS, GPTConfig
+from models.tokenizers import build_tokenizer, tokenizer_from_dict
 
-MODEL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
+MODEL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "pos_encoding")
 
 
 @dataclass
@@ -40,6 +40,8 @@ class TrainConfig:
 
     out_dir: str = "out-shakespeare-char"
     data: str | None = None
+    tokenizer: str = "char"
+    vocab_size: int = 512
     resume: bool = False
     overwrite: bool = False
     # model
@@ -49,6 +51,7 @@ class TrainConfig:
     block_size: int = 64
     dropout: float = 0.0
     bias: bool = False
+    pos_encoding: str = "learned"
     # optimisation
     batch_size: int = 12
     max_iters: int = 2000
@@ -70,6 +73,8 @@ class TrainConfig:
 HELP = {
     "out_dir": "folder for the checkpoint (ckpt.npz and ckpt.json)",
     "data": "a UTF-8 text file to train on (default: the bundled Shakespeare corpus)",
+    "tokenizer": "'char': one token per character; 'bpe': byte-pair merges learned on --data",
+    "vocab_size": "tokens of the BPE tokenizer: 256 bytes plus this minus 256 merges",
     "resume": "continue from the checkpoint in --out_dir",
     "overwrite": "start afresh even if --out_dir already holds a checkpoint",
     "n_layer": "transformer blocks",
@@ -78,6 +83,7 @@ HELP = {
     "block_size": "context length in tokens",
     "dropout": "dropout probability",
     "bias": "use biases in Linear and LayerNorm layers",
+    "pos_encoding": "position vectors: 'learned' (nanoGPT's wpe) or 'sinusoidal' (fixed)",
     "batch_size": "sequences per iteration",
     "max_iters": "total training iterations",
     "learning_rate": "peak learning rate",
@@ -94,10 +100,26 @@ HELP = {
     "seed": "seed for initialisation, batches and dropout",
 }
 
-POSITIVE = {"n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval",
-            "eval_iters", "log_interval"}
-NON_NEGATIVE = {"max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters",
-                "weight_decay", "grad_clip"}
+CHOICES = {"tokenizer": ("char", "bpe"), "pos_encoding": POS_ENCODINGS}
+POSITIVE = {
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "block_size",
+    "batch_size",
+    "eval_interval",
+    "eval_iters",
+    "log_interval",
+}
+NON_NEGATIVE = {
+    "max_iters",
+    "learning_rate",
+    "min_lr",
+    "warmup_iters",
+    "lr_decay_iters",
+    "weight_decay",
+    "grad_clip",
+}
 
 
 def validate(config: TrainConfig) -> None:
@@ -117,12 +139,19 @@ def validate(config: TrainConfig) -> None:
     for name in ("beta1", "beta2"):
         if not 0 <= getattr(config, name) < 1:
             raise ValueError(f"--{name} must be in [0, 1), got {getattr(config, name)}")
+    for name, choices in CHOICES.items():
+        if getattr(config, name) not in choices:
+            raise ValueError(f"--{name} must be one of {choices}, got {getattr(config, name)!r}")
+    if config.tokenizer == "bpe" and config.vocab_size < 256:
+        raise ValueError(
+            f"--vocab_size must be at least 256 (one token per byte), got {config.vocab_size}"
+        )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The command-line flags: one per TrainConfig field, defaults shown in --help."""
     parser = parser or argparse.ArgumentParser(
-        prog="minigrad-gpt train", description="Train a character-level GPT with minigrad."
+        prog="minigrad-gpt train", description="Train a GPT with minigrad."
     )
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     defaults = TrainConfig()
@@ -132,13 +161,20 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             parser.add_argument(f"--{f.name}", action="store_true", help=HELP[f.name])
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(f"--{f.name}", type=kind, default=default, help=HELP[f.name])
+            parser.add_argument(
+                f"--{f.name}",
+                type=kind,
+                default=default,
+                help=HELP[f.name],
+                choices=CHOICES.get(f.name),
+            )
     return parser
 
 
 @minigrad.no_grad()
-def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig,
-                  rng: np.random.Generator) -> dict[str, float]:
+def estimate_loss(
+    model: GPT, splits: dict[str, np.ndarray], config: TrainConfig, rng: np.random.Generator
+) -> dict[str, float]:
     """Mean loss over `eval_iters` random batches of each split, in eval mode."""
     model.eval()
     result = {}
@@ -158,8 +194,11 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     if config.resume:
         saved_arrays, metadata = load_checkpoint(config.out_dir)
-        for name in MODEL_FIELDS:
-            setattr(config, name, metadata["model"][name])
+        defaults = TrainConfig()
+        for name in MODEL_FIELDS:  # checkpoints from before a field existed get its default
+            setattr(config, name, metadata["model"].get(name, getattr(defaults, name)))
+        config.tokenizer = metadata["tokenizer"]["kind"]
+        config.vocab_size = metadata["train"].get("vocab_size", config.vocab_size)
         if config.data is None:
             config.data = metadata["train"].get("data")
     elif checkpoint_path(config.out_dir).exists() and not config.overwrite:
@@ -170,17 +209,26 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     validate(config)
 
     text = load_text(config.data)
-    tokenizer = (tokenizer_from_dict(metadata["tokenizer"]) if config.resume
-                 else CharTokenizer.from_text(text))
+    started = time.perf_counter()
+    tokenizer = (
+        tokenizer_from_dict(metadata["tokenizer"])
+        if config.resume
+        else build_tokenizer(config.tokenizer, text, config.vocab_size)
+    )
+    tokenizer_seconds = time.perf_counter() - started
     ids = tokenizer.encode(text)
     train_ids, val_ids = split_ids(ids, config.block_size)
 
     minigrad.manual_seed(config.seed)
-    model_config = GPTConfig(vocab_size=tokenizer.vocab_size,
-                             **{name: getattr(config, name) for name in MODEL_FIELDS})
+    model_config = GPTConfig(
+        vocab_size=tokenizer.vocab_size, **{name: getattr(config, name) for name in MODEL_FIELDS}
+    )
     model = GPT(model_config)
-    optimizer = optim.AdamW(model.optimizer_groups(config.weight_decay), lr=config.learning_rate,
-                            betas=(config.beta1, config.beta2))
+    optimizer = optim.AdamW(
+        model.optimizer_groups(config.weight_decay),
+        lr=config.learning_rate,
+        betas=(config.beta1, config.beta2),
+    )
     data_rng = np.random.default_rng([config.seed, 1])
     iter_num, best_val_loss = 0, math.inf
     if config.resume:
@@ -190,9 +238,16 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
         best_val_loss = metadata["best_val_loss"]
         data_rng.bit_generator.state = metadata["rng"]["data"]
         minigrad.random.generator().bit_generator.state = metadata["rng"]["minigrad"]
-    return dict(model=model, optimizer=optimizer, tokenizer=tokenizer, data_rng=data_rng,
-                splits={"train": train_ids, "val": val_ids}, iter_num=iter_num,
-                best_val_loss=best_val_loss)
+    return dict(
+        model=model,
+        optimizer=optimizer,
+        tokenizer=tokenizer,
+        data_rng=data_rng,
+        splits={"train": train_ids, "val": val_ids},
+        iter_num=iter_num,
+        best_val_loss=best_val_loss,
+        tokenizer_seconds=tokenizer_seconds,
+    )
 
 
 def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
@@ -207,11 +262,22 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
     splits, data_rng = run["splits"], run["data_rng"]
     iter_num, best_val_loss = run["iter_num"], run["best_val_loss"]
     params = list(model.parameters())
-    schedule = dict(max_lr=config.learning_rate, min_lr=config.min_lr,
-                    warmup_iters=config.warmup_iters, decay_iters=config.lr_decay_iters)
+    schedule = dict(
+        max_lr=config.learning_rate,
+        min_lr=config.min_lr,
+        warmup_iters=config.warmup_iters,
+        decay_iters=config.lr_decay_iters,
+    )
+    if tokenizer.kind == "bpe" and not config.resume:
+        log(
+            f"trained a BPE tokenizer of {tokenizer.vocab_size} tokens "
+            f"in {run['tokenizer_seconds']:.2f}s"
+        )
     log(f"number of parameters: {model.num_parameters() / 1e6:.2f}M")
-    log(f"vocab size {tokenizer.vocab_size}, {len(splits['train']):,} train tokens, "
-        f"{len(splits['val']):,} val tokens")
+    log(
+        f"vocab size {tokenizer.vocab_size}, {len(splits['train']):,} train tokens, "
+        f"{len(splits['val']):,} val tokens"
+    )
     if config.resume:
         log(f"resuming from iteration {iter_num} in {config.out_dir}")
 
@@ -222,8 +288,10 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
             "model": model.config.to_dict(),
             "train": asdict(config),
             "tokenizer": tokenizer.to_dict(),
-            "rng": {"data": data_rng.bit_generator.state,
-                    "minigrad": minigrad.random.generator().bit_generator.state},
+            "rng": {
+                "data": data_rng.bit_generator.state,
+                "minigrad": minigrad.random.generator().bit_generator.state,
+            },
         }
 
     history: list[tuple[int, float, float]] = []
@@ -236,8 +304,10 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
         if at_eval and iter_num != resumed_at:
             last_eval = estimate_loss(model, splits, config, data_rng)
             history.append((iter_num, last_eval["train"], last_eval["val"]))
-            log(f"step {iter_num}: train loss {last_eval['train']:.4f}, "
-                f"val loss {last_eval['val']:.4f}")
+            log(
+                f"step {iter_num}: train loss {last_eval['train']:.4f}, "
+                f"val loss {last_eval['val']:.4f}"
+            )
             best_val_loss = min(best_val_loss, last_eval["val"])
             if iter_num > 0:
                 save_checkpoint(config.out_dir, model, optimizer, metadata())
@@ -264,8 +334,13 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
 
     if path.exists():
         log(f"checkpoint: {path}")
-    return {"iter_num": iter_num, "train_loss": last_eval.get("train"),
-            "val_loss": last_eval.get("val"), "checkpoint": path, "history": history}
+    return {
+        "iter_num": iter_num,
+        "train_loss": last_eval.get("train"),
+        "val_loss": last_eval.get("val"),
+        "checkpoint": path,
+        "history": history,
+    }
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

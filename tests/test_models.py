@@ -13,8 +13,17 @@ from models.data import default_corpus, get_batch, load_text, split_ids
 from models.tokenizers import CharTokenizer
 from models.train import TrainConfig, train
 
-TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, eval_iters=2,
-            log_interval=5, learning_rate=3e-3, warmup_iters=2)
+TINY = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=16,
+    block_size=16,
+    batch_size=4,
+    eval_iters=2,
+    log_interval=5,
+    learning_rate=3e-3,
+    warmup_iters=2,
+)
 
 
 @pytest.fixture
@@ -102,8 +111,19 @@ def test_an_empty_corpus_is_rejected(tmp_path):
 
 def test_sample_prints_continuations_of_the_prompt(tmp_path, corpus, capsys):
     run(tmp_path, corpus, max_iters=30, eval_interval=30)
-    argv = ["sample", "--out_dir", str(tmp_path / "run"), "--start", "ROMEO:",
-            "--num_samples", "2", "--max_new_tokens", "40", "--seed", "1"]
+    argv = [
+        "sample",
+        "--out_dir",
+        str(tmp_path / "run"),
+        "--start",
+        "ROMEO:",
+        "--num_samples",
+        "2",
+        "--max_new_tokens",
+        "40",
+        "--seed",
+        "1",
+    ]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     samples = printed.split("---------------\n")
@@ -156,6 +176,14 @@ def test_the_module_entry_point_shows_every_flag():
     help_text = subprocess.run(
         [sys.executable, "-m", "models.train", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for flag in ("--max_iters", "--lr_decay_iters", "--eval_interval", "--eval_iters", "--seed",
-                 "--data", "--resume", "--out_dir"):
+    for flag in (
+        "--max_iters",
+        "--lr_decay_iters",
+        "--eval_interval",
+        "--eval_iters",
+        "--seed",
+        "--data",
+        "--resume",
+        "--out_dir",
+    ):
         assert flag in help_text

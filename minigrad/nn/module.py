@@ -14,8 +14,9 @@ class Parameter(Tensor):
     """A Tensor that a Module registers as trainable (requires_grad by default)."""
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        super().__init__(data.data if isinstance(data, Tensor) else as_array(data),
-                         requires_grad=requires_grad)
+        super().__init__(
+            data.data if isinstance(data, Tensor) else as_array(data), requires_grad=requires_grad
+        )
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
@@ -38,12 +39,16 @@ class Module:
             raise AttributeError(
                 f"cannot assign {name!r} before Module.__init__(); call super().__init__() first"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # Assigning over a registered name keeps its place in the registration order.
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
             self._modules[name] = value
+        else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -69,7 +74,9 @@ class Module:
                 continue
             seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
+            children = [
+                (f"{name}.{child}" if name else child, m) for child, m in module._modules.items()
+            ]
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
@@ -98,7 +105,9 @@ class Module:
         while stack:
             name, module = stack.pop()
             yield name, module
-            children = [(f"{name}.{child}" if name else child, m) for child, m in module._modules.items()]
+            children = [
+                (f"{name}.{child}" if name else child, m) for child, m in module._modules.items()
+            ]
             stack.extend(reversed(children))
 
     def parameters(self) -> Iterator[Parameter]:
@@ -113,7 +122,9 @@ class Module:
 
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Every parameter's array by dotted name, tied ones under each of their names."""
-        return OrderedDict((name, p.data) for name, p in self.named_parameters(remove_duplicate=False))
+        return OrderedDict(
+            (name, p.data) for name, p in self.named_parameters(remove_duplicate=False)
+        )
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays into this module's parameters in place (tied parameters stay tied).
@@ -126,22 +137,22 @@ class Module:
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
-                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-            )
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         for name, value in state.items():
             if name not in own:
                 continue
             array = value.data if isinstance(value, Tensor) else np.asarray(value)
             if array.shape != own[name].shape:
                 raise ValueError(
-                    f"load_state_dict: {name!r} has shape {array.shape}, "
-                    f"expected {own[name].shape}"
+                    f"load_state_dict: {name!r} has shape {array.shape}, expected {own[name].shape}"
                 )
         for name, value in state.items():
             if name in own:
-                np.copyto(own[name].data, value.data if isinstance(value, Tensor) else value,
-                          casting="same_kind")
+                np.copyto(
+                    own[name].data,
+                    value.data if isinstance(value, Tensor) else value,
+                    casting="same_kind",
+                )
 
     # ---- modes and helpers ---------------------------------------------------------
 

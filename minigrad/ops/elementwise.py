@@ -161,7 +161,11 @@ def erf(x: np.ndarray) -> np.ndarray:
     t = 1 / (1 + dtype(0.3275911) * z)
     poly = t * (
         dtype(0.254829592)
-        + t * (dtype(-0.284496736) + t * (dtype(1.421413741) + t * (dtype(-1.453152027) + t * dtype(1.061405429))))
+        + t
+        * (
+            dtype(-0.284496736)
+            + t * (dtype(1.421413741) + t * (dtype(-1.453152027) + t * dtype(1.061405429)))
+        )
     )
     y = 1 - poly * np.exp(-z * z)
     return np.copysign(y, x)
@@ -226,7 +230,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def clip(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
-    """Limit values to [min, max]; the gradient passes where the value was inside, bounds included."""
+    """Limit values to [min, max]; the gradient passes where the value was inside, bounds too."""
     a = lift(a)
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")

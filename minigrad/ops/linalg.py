@@ -71,10 +71,15 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}")
+        raise ValueError(
+            f"linear: weight must be 2-D (out_features, in_features), got {weight.shape}"
+        )
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise shape_error(
-            "linear", x, weight, f"do not fit: input's last axis must equal in_features={weight.shape[1]}"
+            "linear",
+            x,
+            weight,
+            f"do not fit: input's last axis must equal in_features={weight.shape[1]}",
         )
     x2 = x.data.reshape(-1, x.shape[-1])
     out2 = x2 @ weight.data.T

@@ -7,6 +7,8 @@ every rule here against central differences and against the composite.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -46,10 +48,13 @@ def _class_targets(target: Any, logits: Tensor, ignore_index: int) -> np.ndarray
     t = as_array(target)
     n_rows, n_classes = logits.shape
     if not np.issubdtype(t.dtype, np.integer):
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
+        raise TypeError(
+            f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}"
+        )
     if t.shape != (n_rows,):
         raise ValueError(
-            f"cross_entropy: target has shape {t.shape}, expected ({n_rows},) for logits {logits.shape}"
+            f"cross_entropy: target has shape {t.shape}, expected ({n_rows},) "
+            f"for logits {logits.shape}"
         )
     used = t[t != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= n_classes):
@@ -74,7 +79,9 @@ def cross_entropy(
     """
     logits = lift(logits)
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
     single = logits.ndim == 1
     if single:
         logits = logits.reshape(1, -1)
@@ -166,7 +173,8 @@ def layer_norm(
     k = len(normalized_shape)
     if x.shape[x.ndim - k :] != normalized_shape:
         raise ValueError(
-            f"layer_norm: input of shape {x.shape} does not end in normalized_shape {normalized_shape}"
+            f"layer_norm: input of shape {x.shape} does not end in "
+            f"normalized_shape {normalized_shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
     centered = x.data - x.data.mean(axis=axes, keepdims=True)
@@ -210,3 +218,168 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
         return (grad,)
 
     return Tensor._from_op(out, (weight,), backward, "embedding")
+
+
+# ---- attention ----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def causal_mask(t_query: int, t_key: int) -> np.ndarray:
+    """(t_query, t_key) booleans, True where query i may see key j: j <= i.
+
+    Aligned at the top left, as torch's `is_causal`: query 0 sees key 0 only,
+    whatever t_key is.  The array is shared between calls and read-only.
+    """
+    allowed = np.tril(np.ones((t_query, t_key), dtype=bool))
+    allowed.setflags(write=False)
+    return allowed
+
+
+@functools.lru_cache(maxsize=16)
+def _causal_bias(t_query: int, t_key: int, dtype: np.dtype) -> np.ndarray:
+    """0 where causal_mask allows, -inf where it forbids: one in-place add applies it."""
+    bias = np.where(causal_mask(t_query, t_key), 0, -np.inf).astype(dtype)
+    bias.setflags(write=False)
+    return bias
+
+
+def _attention_mask(
+    mask: Any, dtype: np.dtype, is_causal: bool, t_query: int, t_key: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Turn `mask` and `is_causal` into (blocked booleans or None, additive scores or None)."""
+    causal = _causal_bias(t_query, t_key, dtype) if is_causal else None
+    if mask is None:
+        return None, causal
+    m = as_array(mask)
+    if m.dtype == bool:
+        return ~m, causal
+    if np.issubdtype(m.dtype, np.floating):
+        m = m.astype(dtype, copy=False)
+        return None, (m if causal is None else m + causal)
+    raise TypeError(
+        f"scaled_dot_product_attention: mask has dtype {m.dtype}; expected bool "
+        "(True = may attend) or floating (added to the scores)"
+    )
+
+
+def scaled_dot_product_attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    mask: Any = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+    rng: np.random.Generator | None = None,
+    need_weights: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """softmax(q k^T * scale + mask) v as one node, with its backward written by hand.
+
+    A row whose every key is masked out attends to nothing: its probabilities
+    and its output are zeros, and its gradients are zeros rather than NaN.
+
+    Args:
+        q: (..., Tq, d) queries.
+        k: (..., Tk, d) keys.
+        v: (..., Tk, dv) values.
+        mask: broadcastable to (..., Tq, Tk); booleans say where a query may
+            attend (True = may, as torch's scaled_dot_product_attention), floats
+            are added to the scores (and receive a gradient if they require one).
+        is_causal: also forbid query i to see key j > i (top-left aligned).
+        dropout_p: drop attention probabilities with this chance (needs `rng`).
+        scale: multiplies the scores; 1 / sqrt(d) by default.
+        need_weights: also return the attention probabilities, before dropout.
+
+    Returns:
+        (..., Tq, dv) outputs, or (outputs, (..., Tq, Tk) weights) with need_weights.
+    """
+    q, k, v = lift(q), lift(k), lift(v)
+    name = "scaled_dot_product_attention"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            f"{name}: q, k and v need at least 2 dimensions (..., T, d), got shapes "
+            f"{q.shape}, {k.shape} and {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1]:
+        raise shape_error(name, q, k, "differ in the last axis; queries and keys need one width")
+    if k.shape[-2] != v.shape[-2]:
+        raise shape_error(name, k, v, "differ in length; each key needs one value")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1), got {dropout_p}")
+    if dropout_p > 0 and rng is None:
+        raise ValueError(f"{name}: dropout_p={dropout_p} needs a random generator rng")
+    dtype = q.dtype
+    t_query, t_key = q.shape[-2], k.shape[-2]
+    scale = dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    blocked, additive = _attention_mask(mask, dtype, is_causal, t_query, t_key)
+    float_mask = mask is not None and np.issubdtype(as_array(mask).dtype, np.floating)
+    mask_input = mask if isinstance(mask, Tensor) and float_mask else None
+
+    scores = np.matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., Tq, Tk)
+    scores *= scale
+    try:
+        full = np.broadcast_shapes(
+            scores.shape, *(m.shape for m in (blocked, additive) if m is not None)
+        )
+    except ValueError:
+        raise ValueError(
+            f"{name}: mask of shape {as_array(mask).shape} does not broadcast to the "
+            f"scores' shape {scores.shape} (..., Tq, Tk)"
+        ) from None
+    if full != scores.shape:  # the mask has batch axes that q and k lack
+        scores = np.broadcast_to(scores, full).copy()
+    if additive is not None:
+        scores += additive
+    if blocked is not None:
+        np.copyto(scores, dtype.type(-np.inf), where=blocked)
+    # softmax over the keys, in place
+    peak = scores.max(axis=-1, keepdims=True)
+    peak[~np.isfinite(peak)] = 0  # a row with every key masked: all scores are -inf
+    scores -= peak
+    probs = np.exp(scores, out=scores)
+    total = probs.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1  # ... so its probabilities stay 0 instead of 0 / 0
+    probs /= total
+    if dropout_p > 0:
+        keep = rng.random(probs.shape, dtype=np.float64 if dtype == np.float64 else np.float32)
+        keep = (keep >= dropout_p) * dtype.type(1 / (1 - dropout_p))
+        dropped = probs * keep
+    else:
+        keep, dropped = None, probs
+    out = np.matmul(dropped, v.data)  # (..., Tq, dv)
+
+    def grads_from_scores(grad_probs: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        """Gradients of q, k and an additive mask, given the gradient of the probabilities."""
+        # d softmax: P * (dP - sum(dP * P)); masked entries have P = 0 and get none.
+        # Written in place: grad_probs is always a fresh array.
+        grad_scores = grad_probs
+        grad_scores -= np.einsum("...j,...j->...", grad_probs, probs)[..., None]
+        grad_scores *= probs
+        grad_mask = grad_scores if mask_input is not None and mask_input.requires_grad else None
+        grad_q = grad_k = None
+        if q.requires_grad:
+            grad_q = np.matmul(grad_scores, k.data)  # dQ = dS K * scale
+            grad_q *= scale
+        if k.requires_grad:
+            grad_k = np.matmul(np.swapaxes(grad_scores, -1, -2), q.data)  # dK = dS^T Q * scale
+            grad_k *= scale
+        return grad_q, grad_k, grad_mask
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        grad_v = np.matmul(np.swapaxes(dropped, -1, -2), g) if v.requires_grad else None
+        grad_probs = np.matmul(g, np.swapaxes(v.data, -1, -2))  # (..., Tq, Tk)
+        if keep is not None:
+            grad_probs *= keep
+        grad_q, grad_k, grad_mask = grads_from_scores(grad_probs)
+        return grad_q, grad_k, grad_v, grad_mask
+
+    output = Tensor._from_op(out, (q, k, v, mask_input), backward, "attention")
+    if not need_weights:
+        return output
+
+    def weights_backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        grad_q, grad_k, grad_mask = grads_from_scores(g.copy())
+        return grad_q, grad_k, None, grad_mask
+
+    weights = Tensor._from_op(probs, (q, k, v, mask_input), weights_backward, "attention_weights")
+    return output, weights

@@ -23,11 +23,15 @@ def reshape(a: Any, shape: tuple[int, ...]) -> Tensor:
 
 def permute(a: Any, dims: tuple[int, ...]) -> Tensor:
     a = lift(a)
-    if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
+    if any(not -a.ndim <= d < a.ndim for d in dims) or sorted(d % a.ndim for d in dims) != list(
+        range(a.ndim)
+    ):
         raise ValueError(f"permute: dims {dims} is not a reordering of {a.ndim} axes")
     dims = tuple(d % a.ndim for d in dims)
     inverse = tuple(np.argsort(dims))
-    return Tensor._from_op(a.data.transpose(dims), (a,), lambda g: (g.transpose(inverse),), "permute")
+    return Tensor._from_op(
+        a.data.transpose(dims), (a,), lambda g: (g.transpose(inverse),), "permute"
+    )
 
 
 def swapaxes(a: Any, dim0: int, dim1: int) -> Tensor:
@@ -42,11 +46,17 @@ def squeeze(a: Any, axis: Axis = None) -> Tensor:
     if axis is None:
         axes = tuple(i for i, n in enumerate(a.shape) if n == 1)
     else:
-        axes = tuple(normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, int) else axis))
+        axes = tuple(
+            normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, int) else axis)
+        )
         for x in axes:
             if a.shape[x] != 1:
-                raise ValueError(f"squeeze: axis {x} has size {a.shape[x]}, expected 1 (shape {a.shape})")
-    return Tensor._from_op(np.squeeze(a.data, axes), (a,), lambda g: (g.reshape(a.shape),), "squeeze")
+                raise ValueError(
+                    f"squeeze: axis {x} has size {a.shape[x]}, expected 1 (shape {a.shape})"
+                )
+    return Tensor._from_op(
+        np.squeeze(a.data, axes), (a,), lambda g: (g.reshape(a.shape),), "squeeze"
+    )
 
 
 def unsqueeze(a: Any, axis: int) -> Tensor:
@@ -123,7 +133,9 @@ def gather(a: Any, axis: int, index: Any) -> Tensor:
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"gather: index must be an integer array, got dtype {idx.dtype}")
     if idx.ndim != a.ndim:
-        raise ValueError(f"gather: index has {idx.ndim} dimensions, expected {a.ndim} like the input")
+        raise ValueError(
+            f"gather: index has {idx.ndim} dimensions, expected {a.ndim} like the input"
+        )
     if idx.size and (idx.min() < -a.shape[axis] or idx.max() >= a.shape[axis]):
         raise IndexError(
             f"gather: index values must lie in [0, {a.shape[axis]}) along axis {axis}, "
@@ -176,7 +188,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 
 def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
-    """Cut into chunks along `axis`: of `split_size` each (the last may be smaller), or of the sizes listed."""
+    """Cut into chunks along `axis`: of one size (the last may be smaller) or of listed sizes."""
     a = lift(a)
     axis = normalize_axis(axis, a.ndim)
     length = a.shape[axis]
@@ -206,7 +218,9 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     try:
         out = np.where(cond, a.data, b.data)
     except ValueError:
-        raise shape_error("where", a, b, f"and condition {cond.shape} cannot be broadcast") from None
+        raise shape_error(
+            "where", a, b, f"and condition {cond.shape} cannot be broadcast"
+        ) from None
 
     def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return g * cond, g * ~cond
@@ -221,7 +235,9 @@ def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
     try:
         out = np.where(mask, a.dtype.type(value), a.data)
     except ValueError:
-        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}") from None
+        raise ValueError(
+            f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}"
+        ) from None
     if out.shape != a.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}")
     keep = ~mask

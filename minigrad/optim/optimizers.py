@@ -13,7 +13,7 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
 class Optimizer:
-    """Base class: holds parameter groups (each with its own hyperparameters) and per-parameter state.
+    """Base class: parameter groups, each with its own hyperparameters, and per-parameter state.
 
     Args:
         params: an iterable of Tensors, or of dicts with a "params" list and
@@ -33,9 +33,13 @@ class Optimizer:
             group = {**defaults, **group, "params": list(group["params"])}
             for p in group["params"]:
                 if not isinstance(p, Tensor):
-                    raise TypeError(f"{type(self).__name__}: params must be Tensors, got {type(p).__name__}")
+                    raise TypeError(
+                        f"{type(self).__name__}: params must be Tensors, got {type(p).__name__}"
+                    )
                 if id(p) in seen:
-                    raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+                    raise ValueError(
+                        f"{type(self).__name__}: a parameter appears in more than one group"
+                    )
                 seen.add(id(p))
             self._check(group)
             self.param_groups.append(group)
@@ -45,7 +49,9 @@ class Optimizer:
         if group["lr"] < 0:
             raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
         if group.get("weight_decay", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}")
+            raise ValueError(
+                f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}"
+            )
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (the next backward starts from zero)."""
@@ -60,14 +66,21 @@ class Optimizer:
                 if p.grad is not None:
                     self._update(p, p.grad, self.state.setdefault(p, {}), group)
 
-    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters and per-parameter state, parameters named by their position."""
         index = {id(p): i for i, p in enumerate(self._all_params())}
-        groups = [{**{k: v for k, v in g.items() if k != "params"},
-                   "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        groups = [
+            {
+                **{k: v for k, v in g.items() if k != "params"},
+                "params": [index[id(p)] for p in g["params"]],
+            }
+            for g in self.param_groups
+        ]
         state = {index[id(p)]: dict(s) for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
@@ -76,13 +89,16 @@ class Optimizer:
         params = self._all_params()
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
-            len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
+            len(g["params"]) != len(own["params"])
+            for g, own in zip(groups, self.param_groups, strict=True)
         ):
+            saved_sizes = [len(g["params"]) for g in groups]
+            own_sizes = [len(g["params"]) for g in self.param_groups]
             raise ValueError(
                 "load_state_dict: the saved parameter groups do not match this optimizer's "
-                f"({[len(g['params']) for g in groups]} vs {[len(g['params']) for g in self.param_groups]})"
+                f"({saved_sizes} vs {own_sizes})"
             )
-        for saved, own in zip(groups, self.param_groups):
+        for saved, own in zip(groups, self.param_groups, strict=True):
             own.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}
         for i, s in state_dict["state"].items():
@@ -106,16 +122,25 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov and L2 weight decay."""
 
-    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         if momentum < 0:
             raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
         if nesterov and momentum <= 0:
             raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      nesterov=nesterov))
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        )
 
-    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         if group["momentum"]:
@@ -137,17 +162,32 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"{type(self).__name__}: betas[{i}] must be in [0, 1), got {beta}")
         if eps < 0:
             raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(
+            params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        )
 
-    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    def _update(
+        self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        lr, (beta1, beta2), eps, decay = (
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            group["weight_decay"],
+        )
         if decay:
             if self.decoupled:
                 p.data *= 1 - lr * decay
@@ -178,6 +218,78 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton): divide each step by a running root mean square of the gradient.
+
+    With PyTorch's arguments and defaults; Keras' `rho` is `alpha` here.  Each step,
+    v = alpha * v + (1 - alpha) * g^2 and p -= lr * g / (sqrt(v) + eps).  `centered`
+    subtracts the squared running mean of g from v (an estimate of the variance);
+    `momentum` keeps a velocity buf = momentum * buf + g / (sqrt(v) + eps), p -= lr * buf.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
+        if momentum < 0:
+            raise ValueError(f"RMSprop: momentum must be >= 0, got {momentum}")
+        if eps < 0:
+            raise ValueError(f"RMSprop: eps must be >= 0, got {eps}")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+            ),
+        )
+
+    def _update(
+        self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p.data)
+        state["step"] += 1
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = state.setdefault("grad_avg", np.zeros_like(p.data))
+            grad_avg *= alpha
+            grad_avg += (1 - alpha) * grad
+            denom = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            denom = np.sqrt(square_avg) + eps
+        if momentum:
+            buffer = state.setdefault("momentum_buffer", np.zeros_like(p.data))
+            buffer *= momentum
+            buffer += grad / denom
+            p.data -= group["lr"] * buffer
+        else:
+            p.data -= group["lr"] * grad / denom

@@ -8,8 +8,9 @@ from typing import Any
 from minigrad.optim.optimizers import Optimizer
 
 
-def warmup_cosine(iteration: int, max_lr: float, min_lr: float, warmup_iters: int,
-                  decay_iters: int) -> float:
+def warmup_cosine(
+    iteration: int, max_lr: float, min_lr: float, warmup_iters: int, decay_iters: int
+) -> float:
     """Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `decay_iters`, then flat.
 
     During warm-up the rate is max_lr * (iteration + 1) / (warmup_iters + 1).
@@ -30,8 +31,9 @@ class WarmupCosineLR:
     sets the rate of iteration 0.
     """
 
-    def __init__(self, optimizer: Optimizer, warmup_iters: int, decay_iters: int,
-                 min_lr: float) -> None:
+    def __init__(
+        self, optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_lr: float
+    ) -> None:
         if warmup_iters < 0 or decay_iters < 0:
             raise ValueError(
                 f"WarmupCosineLR: warmup_iters and decay_iters must be >= 0, got "
@@ -49,7 +51,7 @@ class WarmupCosineLR:
 
     def step(self) -> float:
         """Set the lr for the current iteration, advance, and return the first group's lr."""
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = self.lr_at(self.iteration, base)
         self.iteration += 1
         return self.optimizer.param_groups[0]["lr"]

@@ -1,0 +1,40 @@
+"""Plots for the recurrent-network examples, when matplotlib is installed.
+
+matplotlib is an optional extra (`pip install "minigrad[plot]"`): every example
+computes and prints its numbers without it, and only the figure is skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = 'pip install "minigrad[plot]"'
+
+
+def pyplot() -> Any | None:
+    """matplotlib.pyplot drawing to files only (the Agg backend), or None when not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")  # no window: the examples run on servers and in tests
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure: Any, out_dir: str | Path, name: str) -> Path:
+    """Write `figure` to out_dir/name (creating the folder), close it, and return the path."""
+    path = Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return path
+
+
+def missing_message(what: str) -> str:
+    """The line a command prints instead of a plot when matplotlib is missing."""
+    return f"no plot of {what}: matplotlib is not installed; {INSTALL_HINT} to draw it"

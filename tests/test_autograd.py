@@ -1,0 +1,320 @@
+"""The graph walk, grad mode, dtype rules, and gradcheck's own ability to fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from numpy.testing import assert_allclose
+from strategies import shapes, smooth_arrays
+
+import minigrad as mg
+from minigrad import GradcheckError, Tensor, gradcheck
+
+
+def leaf(values: object, dtype: type = np.float64) -> Tensor:
+    """A leaf tensor of `dtype` that requires a gradient."""
+    return Tensor(np.array(values, dtype=dtype), requires_grad=True)
+
+
+# ---- the graph walk --------------------------------------------------------------
+
+
+def test_backward_through_ten_thousand_ops_needs_no_recursion():
+    # 10,000 nodes is ten times Python's default recursion limit: a recursive walk
+    # (or a recursive topological sort) would raise RecursionError here.
+    x = leaf(1.0)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert_allclose(x.grad, 1.0001**10_000, rtol=1e-9)
+
+
+def test_backward_through_ten_thousand_ops_twice_with_retained_graph():
+    x = leaf([1.0, 2.0])
+    y = x
+    for _ in range(5_000):
+        y = (y + 1.0) - 1.0
+    loss = y.sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert_allclose(x.grad, [2.0, 2.0])
+
+
+def test_node_used_twice_gets_both_gradients():
+    x = leaf([1.5, -2.0, 3.0])
+    (x * x).sum().backward()
+    assert_allclose(x.grad, 2 * x.data)
+
+
+def test_node_used_three_times_gets_all_gradients():
+    x = leaf([0.5, -1.0])
+    y = x * 2.0
+    z = y + y * y  # y appears three times
+    z.sum().backward()
+    # dz/dy = 1 + 2y, dy/dx = 2
+    assert_allclose(x.grad, (1 + 2 * y.data) * 2)
+
+
+def test_diamond_graph_sums_both_paths():
+    x = leaf([0.3, -0.7])
+    top = x * 2.0
+    left, right = top * 3.0, top.tanh()
+    (left + right).sum().backward()
+    # d/dx = 2 * (3 + 1 - tanh(2x)^2)
+    assert_allclose(x.grad, 2 * (3 + 1 - np.tanh(2 * x.data) ** 2))
+
+
+def test_add_of_a_tensor_to_itself_doubles_the_gradient():
+    x = leaf([1.0, 2.0])
+    (x + x).sum().backward()
+    assert_allclose(x.grad, [2.0, 2.0])
+
+
+def test_gradients_accumulate_across_two_backward_calls():
+    x = leaf([1.0, -2.0])
+    (x * 3.0).sum().backward()
+    (x * x).sum().backward()
+    assert_allclose(x.grad, 3.0 + 2 * x.data)
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert_allclose(x.grad, 4 * x.data)
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        loss.backward()
+    assert_allclose(x.grad, 2 * x.data)  # the failed call added nothing
+
+
+def test_backward_through_freed_intermediate_raises():
+    x = leaf([1.0, 2.0])
+    middle = x * 2.0
+    middle.sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (middle * 3.0).sum().backward()
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = leaf([1.0, 2.0])
+    middle = x * 2.0
+    middle.retain_grad()
+    (middle * middle).sum().backward()
+    assert_allclose(middle.grad, 2 * middle.data)
+    assert_allclose(x.grad, 4 * middle.data)
+
+
+def test_intermediate_gradient_is_not_kept_by_default():
+    x = leaf([1.0, 2.0])
+    middle = x * 2.0
+    middle.sum().backward()
+    assert middle.grad is None
+
+
+def test_leaf_not_requiring_grad_gets_no_gradient():
+    x = leaf([1.0, 2.0])
+    constant = Tensor(np.array([3.0, 4.0]))
+    (x * constant).sum().backward()
+    assert constant.grad is None
+    assert_allclose(x.grad, [3.0, 4.0])
+
+
+def test_backward_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor(np.array([1.0])).sum().backward()
+
+
+def test_backward_with_wrong_grad_shape_names_both_shapes():
+    y = leaf([[1.0, 2.0, 3.0]]) * 2.0
+    with pytest.raises(ValueError, match=r"\(3,\).*\(1, 3\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_without_grad_on_non_scalar_raises():
+    y = leaf([1.0, 2.0]) * 2.0
+    with pytest.raises(RuntimeError, match=r"shape \(2,\)"):
+        y.backward()
+
+
+def test_backward_with_grad_scales_every_path():
+    x = leaf([1.0, 2.0])
+    (x * 3.0).backward(np.array([10.0, -1.0]))
+    assert_allclose(x.grad, [30.0, -3.0])
+
+
+# ---- grad mode -------------------------------------------------------------------
+
+
+def test_no_grad_context_records_no_graph_and_restores_mode():
+    x = leaf([1.0, 2.0])
+    with mg.no_grad():
+        assert not mg.is_grad_enabled()
+        y = x * 2.0
+    assert mg.is_grad_enabled()
+    assert not y.requires_grad
+    assert_allclose(y.data, [2.0, 4.0])
+
+
+def test_no_grad_decorator_records_no_graph_and_restores_mode():
+    @mg.no_grad()
+    def double(t: Tensor) -> Tensor:
+        assert not mg.is_grad_enabled()
+        return t * 2.0
+
+    y = double(leaf([1.0, 2.0]))
+    assert mg.is_grad_enabled()
+    assert not y.requires_grad
+    assert_allclose(y.data, [2.0, 4.0])
+
+
+def test_no_grad_restores_mode_after_an_exception():
+    with pytest.raises(KeyError), mg.no_grad():
+        raise KeyError("inside")
+    assert mg.is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad_records_the_graph():
+    x = leaf([1.0, 2.0])
+    with mg.no_grad():
+        with mg.enable_grad():
+            y = x * x
+        z = x * x
+    assert y.requires_grad and not z.requires_grad
+    y.sum().backward()
+    assert_allclose(x.grad, [2.0, 4.0])
+
+
+# ---- dtypes ----------------------------------------------------------------------
+
+
+def test_python_floats_become_float32():
+    assert Tensor(1.5).dtype == np.float32
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    assert mg.tensor([[0.5]]).dtype == np.float32
+    assert mg.zeros(2, 3).dtype == np.float32
+    assert mg.ones((2,)).dtype == np.float32
+    assert mg.exp(0.5).dtype == np.float32  # an op lifts a Python float the same way
+
+
+def test_float64_arrays_keep_their_dtype_through_ops_and_gradients():
+    x = leaf([0.5, 1.5])
+    y = (x * 2.0 + 1).exp().log().tanh().sum()
+    assert y.dtype == np.float64
+    y.backward()
+    assert x.grad.dtype == np.float64
+
+
+SCALAR_OPS = {
+    "add": lambda t: t + 2.5,
+    "radd": lambda t: 2.5 + t,
+    "sub": lambda t: t - 2.5,
+    "rsub": lambda t: 2.5 - t,
+    "mul": lambda t: t * 2.5,
+    "rmul": lambda t: 2.5 * t,
+    "div": lambda t: t / 2.5,
+    "rdiv": lambda t: 2.5 / t,
+    "pow": lambda t: t**2.5,
+    "rpow": lambda t: 2.5**t,
+    "int_add": lambda t: t + 3,
+    "int_pow": lambda t: t**3,
+    "numpy_float64": lambda t: t * np.float64(2.5),
+    "maximum": lambda t: mg.maximum(t, 0.5),
+    "where": lambda t: mg.where(np.array([True, False]), t, 0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(SCALAR_OPS))
+def test_python_scalar_never_upcasts_a_float32_tensor(name):
+    x = leaf([1.0, 2.0], dtype=np.float32)
+    y = SCALAR_OPS[name](x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_integer_data_stays_integer_and_indexes():
+    index = Tensor([0, 2, 0])
+    assert np.issubdtype(index.dtype, np.integer)
+    assert np.issubdtype(mg.arange(3).dtype, np.integer)
+    x = leaf([10.0, 20.0, 30.0])
+    picked = x[index]
+    assert_allclose(picked.data, [10.0, 30.0, 10.0])
+    picked.sum().backward()
+    assert_allclose(x.grad, [2.0, 0.0, 1.0])
+
+
+def test_requires_grad_on_integer_tensor_raises():
+    with pytest.raises(TypeError, match="floating dtype"):
+        Tensor([1, 2], requires_grad=True)
+
+
+def test_gradient_of_float32_tensor_through_float64_cast_is_float32():
+    x = leaf([1.0, 2.0], dtype=np.float32)
+    y = x.double() * 3.0
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    assert_allclose(x.grad, [3.0, 3.0])
+
+
+# ---- gradcheck checks itself -----------------------------------------------------
+
+
+def triple_with_wrong_rule(x: Tensor) -> Tensor:
+    """3x with a backward rule that is right everywhere but at element (1, 2)."""
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        grad = g * 3.0
+        grad[1, 2] = 0.0
+        return (grad,)
+
+    return Tensor._from_op(x.data * 3.0, (x,), backward, "wrong_triple")
+
+
+def test_gradcheck_fails_on_a_wrong_rule_and_names_the_element():
+    x = leaf(np.arange(12.0).reshape(3, 4))
+    named = r"input 0 \(shape \(3, 4\)\) element \(1, 2\)"
+    with pytest.raises(GradcheckError, match=named):
+        gradcheck(triple_with_wrong_rule, [x])
+
+
+def test_gradcheck_returns_false_on_a_wrong_rule_without_raising():
+    x = leaf(np.arange(12.0).reshape(3, 4))
+    assert gradcheck(triple_with_wrong_rule, [x], raise_exception=False) is False
+
+
+def test_gradcheck_names_the_input_that_is_wrong():
+    a, b = leaf(np.ones((3, 4))), leaf(np.ones((3, 4)))
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(3, 4\)\)"):
+        gradcheck(lambda p, q: p + triple_with_wrong_rule(q), [a, b])
+
+
+@given(x=shapes().flatmap(smooth_arrays))
+def test_gradcheck_passes_a_correct_rule(x):
+    assert gradcheck(lambda t: t * t * 3.0, [leaf(x)])
+
+
+def test_gradcheck_handles_inputs_that_are_not_contiguous():
+    x = Tensor(np.arange(12.0).reshape(3, 4).T, requires_grad=True)  # a strided view
+    assert not x.data.flags.c_contiguous
+    assert gradcheck(lambda t: t * t, [x])
+    assert_allclose(x.data, np.arange(12.0).reshape(3, 4).T)  # left as it was
+
+
+def test_gradcheck_rejects_float32_inputs():
+    with pytest.raises(TypeError, match="float32"):
+        gradcheck(lambda t: t * 2.0, [leaf([1.0], dtype=np.float32)])
+
+
+def test_gradcheck_needs_an_input_that_requires_grad():
+    with pytest.raises(ValueError, match="requires_grad"):
+        gradcheck(lambda t: t * 2.0, [Tensor(np.array([1.0]))])
