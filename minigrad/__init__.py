@@ -1,7 +1,8 @@
 """minigrad: a small reverse-mode autograd engine on NumPy, with PyTorch-shaped layers."""
 
-from minigrad.autograd import enable_grad, is_grad_enabled, no_grad
-from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.autograd import enable_grad, grad, is_grad_enabled, no_grad
+from minigrad.function import Context, Function
+from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from minigrad.ops.elementwise import (
     abs,
     add,
@@ -44,6 +45,8 @@ from minigrad.serialization import load, save
 from minigrad.tensor import Tensor, arange, ones, tensor, zeros
 
 __all__ = [
+    "Context",
+    "Function",
     "GradcheckError",
     "Tensor",
     "abs",
@@ -59,7 +62,9 @@ __all__ = [
     "flatten",
     "gather",
     "gelu",
+    "grad",
     "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "load",
     "log",

@@ -9,8 +9,9 @@ no rule has to think about broadcasting.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -76,8 +77,107 @@ class enable_grad(_GradMode):
     enabled = True
 
 
-def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` over the axes broadcasting added or stretched to reach it from `shape`."""
+def no_op() -> contextlib.AbstractContextManager:
+    """A context manager that changes nothing."""
+    return contextlib.nullcontext()
+
+
+def seed_gradient(output: Tensor, grad: Any, create_graph: bool) -> Any:
+    """The gradient a walk starts from: `grad`, or ones for a one-element output."""
+    from minigrad.tensor import Tensor, as_array
+
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element tensor, got shape "
+                f"{output.shape}; pass grad= of that shape"
+            )
+        array = np.ones_like(output.data)
+    elif isinstance(grad, Tensor) and create_graph:
+        array = grad
+    else:
+        array = as_array(grad, dtype=output.dtype)
+    if array.shape != output.shape:
+        raise ValueError(
+            f"backward(grad=...) has shape {array.shape}, expected the tensor's shape "
+            f"{output.shape}"
+        )
+    if create_graph and not isinstance(array, Tensor):
+        array = Tensor(array)
+    return array
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of `outputs` with respect to `inputs`, returned rather than accumulated.
+
+    Args:
+        outputs: a Tensor or a sequence of them; their gradients are summed.
+        inputs: the Tensors to differentiate with respect to (each must require grad).
+        grad_outputs: one gradient per output (default: ones, for one-element outputs).
+        create_graph: return gradients that carry their own graph, so they can be
+            differentiated again (Hessian-vector products, gradient penalties).
+        retain_graph: keep the graph of `outputs` for another walk (default: create_graph).
+        allow_unused: give None for an input the outputs do not depend on, instead of
+            raising.
+
+    Returns:
+        One Tensor (or None) per input, in order; `.grad` fields are left untouched.
+    """
+    from minigrad.tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor) or hasattr(grad_outputs, "shape"):
+        grad_outputs = [grad_outputs] * len(outputs) if len(outputs) == 1 else grad_outputs
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for position, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise ValueError(f"grad: inputs[{position}] does not require grad")
+    for position, y in enumerate(outputs):
+        if not y.requires_grad:
+            raise RuntimeError(f"grad: outputs[{position}] does not depend on any input")
+    retain = create_graph if retain_graph is None else retain_graph
+    capture: dict[int, Any] = {id(x): None for x in inputs}
+    with enable_grad() if create_graph else no_op():
+        for position, (y, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
+            seed = seed_gradient(y, g, create_graph)
+            partial: dict[int, Any] = dict.fromkeys(capture)
+            # Outputs may share a graph: only the last walk may free it.
+            keep = retain or position < len(outputs) - 1
+            run_backward(y, seed, keep, create_graph, capture=partial)
+            for key, value in partial.items():
+                if value is not None:
+                    capture[key] = value if capture[key] is None else capture[key] + value
+    results: list[Tensor | None] = []
+    for position, x in enumerate(inputs):
+        value = capture[id(x)]
+        if value is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: inputs[{position}] is not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+            results.append(None)
+        else:
+            results.append(value if isinstance(value, Tensor) else Tensor(value))
+    return tuple(results)
+
+
+def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `grad` over the axes broadcasting added or stretched to reach it from `shape`.
+
+    Works alike on ndarrays and on Tensors (whose sums are differentiable).
+    """
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -110,31 +210,55 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
+def run_backward(
+    root: Tensor,
+    grad: Any,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    capture: dict[int, Any] | None = None,
+) -> None:
     """Propagate `grad` from `root` to every leaf that requires a gradient.
 
     Leaves accumulate into `.grad` (so a second backward adds to the first);
     intermediate gradients live only in this walk.  Unless `retain_graph`,
-    each node drops its parents and closure once used, freeing the graph.
+    each node drops its parents and closures once used, freeing the graph.
+
+    Args:
+        grad: the gradient of `root`, an ndarray; a Tensor with `create_graph`.
+        create_graph: run each node's differentiable rule, so the gradients are
+            Tensors with graphs of their own (for second derivatives).
+        capture: if given, maps id(tensor) -> None for the tensors whose
+            gradients are wanted; the walk fills it in and leaves `.grad` alone.
     """
     order = _topological_order(root)
-    pending: dict[int, np.ndarray] = {id(root): grad}
-    owned: set[int] = set()  # gradients this walk allocated and may add into in place
+    pending: dict[int, Any] = {id(root): grad}
+    owned: set[int] = set()  # gradient arrays this walk allocated and may add into in place
     for node in reversed(order):
         node_grad = pending.pop(id(node), None)
         if node_grad is None:
             continue
+        if capture is not None and id(node) in capture:
+            capture[id(node)] = node_grad
         if node._backward is None:
             if node._freed:
                 raise RuntimeError(
                     "backward through a graph that was already freed; "
                     "call backward(retain_graph=True) the first time to walk it twice"
                 )
-            node._accumulate(node_grad)
+            if capture is None:
+                node._accumulate(node_grad)
             continue
-        if node._retains_grad:
+        if node._retains_grad and capture is None:
             node._accumulate(node_grad)
-        parent_grads = node._backward(node_grad)
+        if create_graph:
+            if node._graph_backward is None:
+                raise NotImplementedError(
+                    f"create_graph: the op {node._op!r} has no differentiable backward rule, "
+                    "so second derivatives cannot pass through it"
+                )
+            parent_grads = node._graph_backward(node_grad)
+        else:
+            parent_grads = node._backward(node_grad)
         for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
@@ -151,5 +275,6 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
                 owned.add(key)
         if not retain_graph:
             node._backward = None
+            node._graph_backward = None
             node._parents = ()
             node._freed = True

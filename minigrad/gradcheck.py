@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from minigrad.autograd import no_grad
+from minigrad.autograd import grad
 from minigrad.tensor import Tensor
 
 
@@ -60,14 +60,17 @@ def gradcheck(
 
     out = _as_output(fn(*inputs))
     r = np.random.default_rng(seed).standard_normal(out.shape)
+    callers_grads = [t.grad for t in checked]  # restored at the end
     for t in checked:
         t.grad = None
     (out * Tensor(r)).sum().backward()
     analytic = [np.zeros(t.shape) if t.grad is None else t.grad.copy() for t in checked]
+    for t, previous in zip(checked, callers_grads, strict=True):
+        t.grad = previous
 
     def projected() -> float:
-        with no_grad():
-            return float(np.sum(_as_output(fn(*inputs)).data * r))
+        # Not under no_grad: fn may itself take gradients (see gradgradcheck).
+        return float(np.sum(_as_output(fn(*inputs)).data * r))
 
     for k, t in enumerate(checked):
         numeric = np.zeros(t.size)
@@ -94,5 +97,37 @@ def gradcheck(
             if raise_exception:
                 raise GradcheckError(message)
             return False
-        t.grad = None
     return True
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> bool:
+    """Check second derivatives: differentiate a projection of the first-order gradient.
+
+    With fixed random tensors r (like fn's output) and u_i (like each input),
+    h(x) = sum_i <d<r, fn(x)>/dx_i, u_i> is computed with
+    `grad(..., create_graph=True)`; its analytic gradient (a Hessian-vector
+    product) must match central differences of h, as in `gradcheck`.
+    """
+    rng = np.random.default_rng(seed + 1)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    r = rng.standard_normal(_as_output(fn(*inputs)).shape)
+    directions = {i: rng.standard_normal(inputs[i].shape) for i in checked}
+
+    def projected_gradient(*args: Tensor) -> Tensor:
+        out = (_as_output(fn(*args)) * Tensor(r)).sum()
+        grads = grad(out, [args[i] for i in checked], create_graph=True, allow_unused=True)
+        total = Tensor(np.zeros(()))
+        for i, g in zip(checked, grads, strict=True):
+            if g is not None:
+                total = total + (g * Tensor(directions[i])).sum()
+        return total
+
+    return gradcheck(projected_gradient, inputs, eps, atol, rtol, seed, raise_exception)

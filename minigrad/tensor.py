@@ -46,9 +46,11 @@ class Tensor:
         if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
             raise TypeError(f"requires_grad=True needs a floating dtype, got {self.data.dtype}")
         self.requires_grad = requires_grad
-        self.grad: np.ndarray | None = None
+        # An ndarray after backward(); a Tensor after backward(create_graph=True).
+        self.grad: Any = None
         self._parents: tuple[Tensor | None, ...] = ()
         self._backward: BackwardFn | None = None
+        self._graph_backward: Callable[[Tensor], Sequence[Tensor | None]] | None = None
         self._op = ""
         self._freed = False
         self._retains_grad = False
@@ -60,8 +62,16 @@ class Tensor:
         parents: Sequence[Tensor | None],
         backward: BackwardFn,
         op: str,
+        graph_backward: Callable[[Tensor], Sequence[Tensor | None]] | None = None,
     ) -> Tensor:
-        """Wrap an op's result, recording the graph only when a gradient can flow."""
+        """Wrap an op's result, recording the graph only when a gradient can flow.
+
+        Args:
+            backward: maps the output's gradient (an ndarray) to one gradient
+                per parent, as ndarrays or None.
+            graph_backward: the same rule written with Tensor ops, so that it is
+                itself differentiable; used by backward(create_graph=True).
+        """
         out = cls.__new__(cls)
         out.data = data
         out.grad = None
@@ -72,10 +82,12 @@ class Tensor:
             out.requires_grad = True
             out._parents = tuple(parents)
             out._backward = backward
+            out._graph_backward = graph_backward
         else:
             out.requires_grad = False
             out._parents = ()
             out._backward = None
+            out._graph_backward = None
         return out
 
     # ---- array facts -------------------------------------------------------------
@@ -154,38 +166,43 @@ class Tensor:
 
     # ---- differentiation ---------------------------------------------------------
 
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires it.
 
         Args:
             grad: the gradient of some scalar with respect to this tensor;
                 may be omitted only when this tensor has one element.
-            retain_graph: keep the graph so backward can run through it again.
+            retain_graph: keep the graph so backward can run through it again
+                (defaults to `create_graph`).
+            create_graph: build the graph of the gradient itself, so that `.grad`
+                is a Tensor that can enter a further loss (a second derivative).
+                Without it `.grad` is a plain ndarray.
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the "
                 "computation had requires_grad=True, or it ran under no_grad()"
             )
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a one-element tensor, got shape "
-                    f"{self.shape}; pass grad= of that shape"
-                )
-            grad_array = np.ones_like(self.data)
-        else:
-            grad_array = as_array(grad, dtype=self.dtype)
-            if grad_array.shape != self.shape:
-                raise ValueError(
-                    f"backward(grad=...) has shape {grad_array.shape}, expected the "
-                    f"tensor's shape {self.shape}"
-                )
-        autograd.run_backward(self, grad_array, retain_graph=retain_graph)
+        seed = autograd.seed_gradient(self, grad, create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        with autograd.enable_grad() if create_graph else autograd.no_op():
+            autograd.run_backward(self, seed, retain_graph=retain, create_graph=create_graph)
 
-    def _accumulate(self, grad: np.ndarray) -> None:
-        if self.grad is None:
+    def graph(self, name: str = "minigrad") -> str:
+        """The graph that computed this tensor, as Graphviz DOT text (see minigrad.graph)."""
+        from minigrad.graph import to_dot
+
+        return to_dot(self, name)
+
+    def _accumulate(self, grad: Any) -> None:
+        if isinstance(grad, Tensor):  # create_graph: keep the gradient's own graph
+            self.grad = grad if self.grad is None else grad + self.grad
+        elif self.grad is None:
             self.grad = np.array(grad, dtype=self.dtype, copy=True)
+        elif isinstance(self.grad, Tensor):
+            self.grad = self.grad + Tensor(grad)
         else:
             self.grad += grad
 

@@ -7,7 +7,9 @@ tokenizer (its characters, or its BPE tokens' bytes in hex with the split
 pattern), random-generator states.  `ckpt.json` repeats that metadata for
 people to read; loading uses only the .npz, which is written atomically, so
 a crash mid-save leaves the previous checkpoint whole.  Nothing here
-unpickles.
+unpickles, and a damaged or tampered file (missing fields or arrays, NaN or
+inf values, arrays that do not fit the model) is refused with a ValueError
+naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ import numpy as np
 
 from minigrad import nn, optim
 from minigrad.serialization import load, load_metadata, save
+from models.gpt import GPTConfig
+from models.tokenizers import tokenizer_from_dict
 
 CHECKPOINT = "ckpt.npz"
 FORMAT = "minigrad-gpt-checkpoint/1"
+# The metadata fields every checkpoint has, and what each must be.
+REQUIRED = {
+    "iter_num": (int, "an integer"),
+    "best_val_loss": ((int, float), "a number"),
+    "model": (dict, "a mapping"),
+    "train": (dict, "a mapping"),
+    "tokenizer": (dict, "a mapping"),
+    "rng": (dict, "a mapping"),
+}
 
 
 def checkpoint_path(out_dir: str | os.PathLike) -> Path:
@@ -48,7 +61,11 @@ def save_checkpoint(
                     arrays[f"optim.{index}.{key}"] = value
                 else:
                     scalars.setdefault(str(index), {})[key] = value
-        metadata["optimizer"] = {"param_groups": state["param_groups"], "scalars": scalars}
+        metadata["optimizer"] = {
+            "param_groups": state["param_groups"],
+            "scalars": scalars,
+            "arrays": sorted(name for name in arrays if name.startswith("optim.")),
+        }
     path = checkpoint_path(out_dir)
     save(arrays, path, metadata=metadata)
     readable = path.with_suffix(".json")
@@ -63,7 +80,10 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
 
     Raises:
         FileNotFoundError: when there is no checkpoint in `out_dir`.
-        ValueError: when the file is damaged or not a minigrad-gpt checkpoint.
+        ValueError: when the file is damaged or not a minigrad-gpt checkpoint:
+            not a readable .npz, another format, a metadata field missing or
+            of the wrong type, an unusable model configuration, a missing
+            array, or an array holding NaN or inf.
     """
     path = checkpoint_path(out_dir)
     if not path.exists():
@@ -73,7 +93,46 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
         raise ValueError(
             f"{path} is not a minigrad-gpt checkpoint (format {metadata.get('format')!r})"
         )
-    return load(path), metadata
+    for key, (kind, expected) in REQUIRED.items():
+        if not isinstance(metadata.get(key), kind) or isinstance(metadata.get(key), bool):
+            raise ValueError(
+                f"{path} is damaged: metadata field {key!r} is {metadata.get(key)!r}, "
+                f"expected {expected}"
+            )
+    try:
+        GPTConfig(**metadata["model"])
+        tokenizer_from_dict(metadata["tokenizer"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path} is damaged: its model or tokenizer description is unusable "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    arrays = load(path)
+    saved_optimizer = metadata.get("optimizer")
+    listed = saved_optimizer.get("arrays", []) if isinstance(saved_optimizer, dict) else []
+    missing = [name for name in listed if name not in arrays]
+    if missing:
+        more = f" and {len(missing) - 2} more" if len(missing) > 2 else ""
+        raise ValueError(f"{path} is damaged: optimizer arrays {missing[:2]}{more} are missing")
+    if not any(name.startswith("model.") for name in arrays):
+        raise ValueError(f"{path} is damaged: it holds no model.* arrays")
+    for name, array in arrays.items():
+        if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+            raise ValueError(f"{path} is damaged: array {name!r} holds NaN or inf")
+    return arrays, metadata
+
+
+def restore_model(
+    model: nn.Module, arrays: dict[str, np.ndarray], out_dir: str | os.PathLike
+) -> None:
+    """Copy the checkpoint's parameters into `model`, or raise ValueError naming the file."""
+    try:
+        model.load_state_dict(model_state(arrays))
+    except (KeyError, ValueError) as error:
+        message = error.args[0] if error.args else error
+        raise ValueError(
+            f"{checkpoint_path(out_dir)} does not fit the model it describes: {message}"
+        ) from None
 
 
 def model_state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

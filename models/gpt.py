@@ -246,8 +246,17 @@ class GPT(nn.Module):
             )
         if T > self.config.block_size:
             raise ValueError(
-                f"GPT: sequence of length {T} is longer than block_size {self.config.block_size}"
+                f"GPT: idx's sequence of length {T} is longer than block_size "
+                f"{self.config.block_size}; crop it to its last {self.config.block_size} tokens"
             )
+        _check_token_ids("idx", idx, self.config.vocab_size)
+        if targets is not None:
+            targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+            if targets.shape != idx.shape:
+                raise ValueError(
+                    f"GPT: targets has shape {targets.shape}, expected idx's shape {idx.shape}"
+                )
+            _check_token_ids("targets", targets, self.config.vocab_size, ignored=-1)
         if past + T > self.config.block_size:
             raise ValueError(
                 f"GPT: {T} new tokens after {past} cached ones exceed block_size "
@@ -262,7 +271,6 @@ class GPT(nn.Module):
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None
         logits = self.lm_head(x)  # (B, T, vocab)
-        targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
@@ -359,6 +367,21 @@ class GPT(nn.Module):
         finally:
             self.train(was_training)
         return idx
+
+
+def _check_token_ids(
+    name: str, ids: np.ndarray, vocab_size: int, ignored: int | None = None
+) -> None:
+    """Raise naming `name` unless every id is an integer in [0, vocab_size) (or `ignored`)."""
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"GPT: {name} must hold integer token ids, got dtype {ids.dtype}")
+    used = ids if ignored is None else ids[ids != ignored]
+    if used.size and (used.min() < 0 or used.max() >= vocab_size):
+        bad = used[(used < 0) | (used >= vocab_size)].flat[0]
+        also = "" if ignored is None else f" (or {ignored}, ignored)"
+        raise IndexError(
+            f"GPT: {name} holds token id {bad}, expected ids in [0, vocab_size={vocab_size})" + also
+        )
 
 
 def sample_next(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy as np
 import minigrad
 from minigrad.tensor import Tensor
 from models import plotting
+from models.commands import add_flags, require_positive, run_command
 from models.lorenz import build_model, lorenz_dataset, rmse
 
 
@@ -124,28 +125,24 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="minigrad-rnn hidden-space",
         description="Compare a SimpleRNN's hidden states with the Lorenz attractor.",
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    defaults = HiddenSpaceConfig()
-    for f in fields(HiddenSpaceConfig):
-        default = getattr(defaults, f.name)
-        parser.add_argument(f"--{f.name}", type=type(default), default=default, help=HELP[f.name])
-    return parser
+    return add_flags(parser, HiddenSpaceConfig, HELP)
 
 
 def validate(config: HiddenSpaceConfig) -> None:
     """Raise ValueError naming the first flag whose value makes no sense."""
-    for name in (
-        "num_samples",
-        "look_back",
-        "horizon",
-        "units",
-        "batch_size",
-        "points",
-        "k",
-        "projections",
-    ):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    require_positive(
+        config,
+        (
+            "num_samples",
+            "look_back",
+            "horizon",
+            "units",
+            "batch_size",
+            "points",
+            "k",
+            "projections",
+        ),
+    )
     if config.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {config.epochs}")
     if config.learning_rate <= 0:
@@ -280,13 +277,7 @@ def _plot(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(HiddenSpaceConfig(**vars(args)))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(run, HiddenSpaceConfig, build_parser(), argv)
 
 
 if __name__ == "__main__":

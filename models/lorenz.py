@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -41,6 +41,7 @@ from minigrad.keras import Sequential
 from minigrad.keras.layers import Dense, SimpleRNN
 from minigrad.keras.optimizers import Adam
 from models import plotting
+from models.commands import add_flags, require_positive, run_command
 
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 
@@ -287,26 +288,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(
         prog="minigrad-rnn lorenz", description="Forecast the Lorenz system with a SimpleRNN."
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    defaults = LorenzConfig()
-    for f in fields(LorenzConfig):
-        default = getattr(defaults, f.name)
-        parser.add_argument(f"--{f.name}", type=type(default), default=default, help=HELP[f.name])
-    return parser
+    return add_flags(parser, LorenzConfig, HELP)
 
 
 def validate(config: LorenzConfig) -> None:
     """Raise ValueError naming the first flag whose value makes no sense."""
-    for name in (
-        "num_samples",
-        "look_back",
-        "units",
-        "batch_size",
-        "forecast_steps",
-        "forecast_starts",
-    ):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    require_positive(
+        config,
+        ("num_samples", "look_back", "units", "batch_size", "forecast_steps", "forecast_starts"),
+    )
     if config.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {config.epochs}")
     if config.learning_rate <= 0:
@@ -453,13 +443,7 @@ def _plot(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(LorenzConfig(**vars(args)))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(run, LorenzConfig, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -53,6 +53,7 @@ from minigrad import nn, optim
 from minigrad.nn import functional as F
 from minigrad.tensor import Tensor
 from models import plotting
+from models.commands import add_flags, require_positive, run_command
 
 DISHES = ("pie", "sushi", "waffles")
 WEATHER = ("sunny", "rainy")
@@ -300,22 +301,23 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="minigrad-rnn menu",
         description="The menu of the day: a recurrent network set by hand, then trained.",
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    defaults = MenuConfig()
-    for f in fields(MenuConfig):
-        default = getattr(defaults, f.name)
-        parser.add_argument(f"--{f.name}", type=type(default), default=default, help=HELP[f.name])
-    return parser
+    return add_flags(parser, MenuConfig, HELP)
 
 
 def validate(config: MenuConfig) -> None:
     """Raise ValueError naming the first flag whose value makes no sense."""
-    for name in ("train_days", "sequence_days", "test_days", "max_epochs", "log_every"):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
-    for name in ("learning_rate", "target_loss"):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    require_positive(
+        config,
+        (
+            "train_days",
+            "sequence_days",
+            "test_days",
+            "max_epochs",
+            "log_every",
+            "learning_rate",
+            "target_loss",
+        ),
+    )
     if config.sequence_days > config.train_days:
         raise ValueError(
             f"--sequence_days ({config.sequence_days}) must not exceed --train_days "
@@ -417,13 +419,7 @@ def _plot(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(MenuConfig(**vars(args)))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(run, MenuConfig, build_parser(), argv)
 
 
 if __name__ == "__main__":

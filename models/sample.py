@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.checkpoint import load_checkpoint, model_state
+from models.checkpoint import load_checkpoint, restore_model
 from models.gpt import GPT, GPTConfig
 from models.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_dict
 
@@ -17,7 +17,7 @@ def load_model(out_dir: str) -> tuple[GPT, CharTokenizer | BPETokenizer]:
     """The model and tokenizer saved in `out_dir`."""
     arrays, metadata = load_checkpoint(out_dir)
     model = GPT(GPTConfig(**metadata["model"]))
-    model.load_state_dict(model_state(arrays))
+    restore_model(model, arrays, out_dir)
     model.eval()
     return model, tokenizer_from_dict(metadata["tokenizer"])
 

@@ -5,16 +5,26 @@ Shakespeare corpus, one token per character; `--tokenizer bpe --vocab_size 512`
 learns byte-pair merges on the corpus instead.  Every `eval_interval`
 iterations the trainer prints the train and validation loss and saves a
 checkpoint to `out_dir`; `--resume` continues from it.
+
+Two guards keep a run from being lost.  A NaN or infinite loss, gradient or
+parameter stops training before the optimizer step, with the iteration and
+the first offending parameter named, and nothing is saved, so the last good
+checkpoint stays as it was.  The first Ctrl-C (SIGINT) lets the current
+iteration finish, saves a checkpoint from which `--resume` continues exactly,
+and exits with status 130; a second Ctrl-C stops at once without saving.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -23,8 +33,8 @@ from minigrad import optim
 from models.checkpoint import (
     checkpoint_path,
     load_checkpoint,
-    model_state,
     optimizer_state,
+    restore_model,
     save_checkpoint,
 )
 from models.data import get_batch, load_text, split_ids
@@ -124,6 +134,10 @@ NON_NEGATIVE = {
 
 def validate(config: TrainConfig) -> None:
     """Raise ValueError naming the first setting that makes no sense."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{f.name} must be a finite number, got {value}")
     for name in POSITIVE:
         if getattr(config, name) <= 0:
             raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
@@ -169,6 +183,88 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                 choices=CHOICES.get(f.name),
             )
     return parser
+
+
+# ---- guards: a run that diverges or is interrupted keeps its last good checkpoint ----
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss, a gradient or a parameter stopped being finite; nothing was saved."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a checkpoint of the current state was saved.
+
+    Attributes:
+        checkpoint: where the checkpoint was written.
+        iter_num: the iteration `--resume` continues from.
+    """
+
+    def __init__(self, checkpoint: Path, iter_num: int) -> None:
+        super().__init__(f"interrupted at iteration {iter_num}; checkpoint saved to {checkpoint}")
+        self.checkpoint, self.iter_num = checkpoint, iter_num
+
+
+def first_nonfinite(named_arrays: Iterable[tuple[str, np.ndarray | None]]) -> str | None:
+    """The name of the first array that holds a NaN or an infinity (None entries skipped)."""
+    for name, array in named_arrays:
+        if array is not None and not np.isfinite(array).all():
+            return name
+    return None
+
+
+def _divergence(
+    iter_num: int, problem: str, named: list[tuple[str, Any]], last_saved: tuple[Path, int] | None
+) -> TrainingDiverged:
+    """The error that stops a run: what went wrong, where, and what was kept."""
+    culprit = first_nonfinite((name, p.data) for name, p in named)
+    if culprit is not None:
+        where = f"the first parameter holding NaN or inf is {culprit}"
+    else:
+        culprit = first_nonfinite((name, p.grad) for name, p in named)
+        where = (
+            f"the first parameter whose gradient holds NaN or inf is {culprit}"
+            if culprit is not None
+            else "every parameter and gradient is finite, so an activation overflowed"
+        )
+    if last_saved is not None:
+        kept = (
+            f"the last good checkpoint, {last_saved[0]} (iteration {last_saved[1]}), is "
+            "unchanged; --resume with a lower --learning_rate continues from it"
+        )
+    else:
+        kept = "no checkpoint was written; a lower --learning_rate may help"
+    return TrainingDiverged(
+        f"iteration {iter_num}: {problem}; {where}. Training stopped without saving: {kept}."
+    )
+
+
+class _InterruptRequest:
+    """Turns the first SIGINT into a request to stop at the next iteration boundary.
+
+    Stopping there, rather than wherever the signal lands, means model,
+    optimizer, iteration and generators are saved in one consistent state.
+    The second SIGINT raises KeyboardInterrupt at once, as Python's default.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> _InterruptRequest:
+        # NOTE: signal handlers can only be set from the main thread; elsewhere
+        # (a worker thread, some notebooks) Ctrl-C keeps its default effect.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 @minigrad.no_grad()
@@ -232,12 +328,18 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     data_rng = np.random.default_rng([config.seed, 1])
     iter_num, best_val_loss = 0, math.inf
     if config.resume:
-        model.load_state_dict(model_state(saved_arrays))
-        optimizer.load_state_dict(optimizer_state(saved_arrays, metadata))
+        restore_model(model, saved_arrays, config.out_dir)
+        try:
+            optimizer.load_state_dict(optimizer_state(saved_arrays, metadata))
+            data_rng.bit_generator.state = metadata["rng"]["data"]
+            minigrad.random.generator().bit_generator.state = metadata["rng"]["minigrad"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"--resume: {checkpoint_path(config.out_dir)} is damaged: its optimizer or "
+                f"generator state cannot be restored ({type(error).__name__}: {error})"
+            ) from None
         iter_num = metadata["iter_num"]
         best_val_loss = metadata["best_val_loss"]
-        data_rng.bit_generator.state = metadata["rng"]["data"]
-        minigrad.random.generator().bit_generator.state = metadata["rng"]["minigrad"]
     return dict(
         model=model,
         optimizer=optimizer,
@@ -256,12 +358,18 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
     Returns:
         {"iter_num", "train_loss", "val_loss", "checkpoint", "history"}, where
         history lists (iteration, train loss, val loss) for every evaluation.
+
+    Raises:
+        TrainingDiverged: when the loss, a gradient or a parameter is NaN or
+            infinite; the last good checkpoint is left untouched.
+        TrainingInterrupted: on Ctrl-C (SIGINT), after saving the current state.
     """
     run = _prepare(config)
     model, optimizer, tokenizer = run["model"], run["optimizer"], run["tokenizer"]
     splits, data_rng = run["splits"], run["data_rng"]
     iter_num, best_val_loss = run["iter_num"], run["best_val_loss"]
-    params = list(model.parameters())
+    named = list(model.named_parameters())
+    params = [p for _, p in named]
     schedule = dict(
         max_lr=config.learning_rate,
         min_lr=config.min_lr,
@@ -294,43 +402,70 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
             },
         }
 
+    path = checkpoint_path(config.out_dir)
+    last_saved = (path, iter_num) if config.resume else None
+
+    def save() -> None:
+        """Checkpoint the current state, unless a parameter is no longer finite."""
+        nonlocal last_saved
+        if first_nonfinite((name, p.data) for name, p in named) is not None:
+            raise _divergence(iter_num, "a parameter is not finite", named, last_saved)
+        save_checkpoint(config.out_dir, model, optimizer, metadata())
+        last_saved = (path, iter_num)
+
     history: list[tuple[int, float, float]] = []
     last_eval: dict[str, float] = {}
-    path = checkpoint_path(config.out_dir)
     resumed_at = iter_num if config.resume else None
     t0 = time.perf_counter()
-    while True:
-        at_eval = iter_num % config.eval_interval == 0 or iter_num == config.max_iters
-        if at_eval and iter_num != resumed_at:
-            last_eval = estimate_loss(model, splits, config, data_rng)
-            history.append((iter_num, last_eval["train"], last_eval["val"]))
-            log(
-                f"step {iter_num}: train loss {last_eval['train']:.4f}, "
-                f"val loss {last_eval['val']:.4f}"
-            )
-            best_val_loss = min(best_val_loss, last_eval["val"])
-            if iter_num > 0:
-                save_checkpoint(config.out_dir, model, optimizer, metadata())
-            t0 = time.perf_counter()
-        if iter_num >= config.max_iters:
-            break
+    with _InterruptRequest() as interrupt:
+        while True:
+            at_eval = iter_num % config.eval_interval == 0 or iter_num == config.max_iters
+            if at_eval and iter_num != resumed_at:
+                last_eval = estimate_loss(model, splits, config, data_rng)
+                history.append((iter_num, last_eval["train"], last_eval["val"]))
+                log(
+                    f"step {iter_num}: train loss {last_eval['train']:.4f}, "
+                    f"val loss {last_eval['val']:.4f}"
+                )
+                if not all(math.isfinite(value) for value in last_eval.values()):
+                    raise _divergence(
+                        iter_num, "the evaluated loss is not finite", named, last_saved
+                    )
+                best_val_loss = min(best_val_loss, last_eval["val"])
+                if iter_num > 0:
+                    save()
+                t0 = time.perf_counter()
+            if iter_num >= config.max_iters:
+                break
+            # Checked here, after any evaluation of this iteration and before its
+            # step, so that --resume (which skips the evaluation at the iteration it
+            # resumes from) draws exactly the batches this run would have drawn.
+            if interrupt.requested:
+                save()
+                log(f"interrupted at iteration {iter_num}: saved {path}; continue with --resume")
+                raise TrainingInterrupted(path, iter_num)
 
-        lr = optim.warmup_cosine(iter_num, **schedule)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = get_batch(splits["train"], config.block_size, config.batch_size, data_rng)
-        _, loss = model(x, y)
-        loss.backward()
-        if config.grad_clip > 0:
-            optim.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad()
+            lr = optim.warmup_cosine(iter_num, **schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = get_batch(splits["train"], config.block_size, config.batch_size, data_rng)
+            _, loss = model(x, y)
+            loss.backward()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise _divergence(iter_num, f"the loss is {loss_value}", named, last_saved)
+            if first_nonfinite((name, p.grad) for name, p in named) is not None:
+                raise _divergence(iter_num, "a gradient is not finite", named, last_saved)
+            if config.grad_clip > 0:
+                optim.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad()
 
-        t1 = time.perf_counter()
-        if iter_num % config.log_interval == 0:
-            log(f"iter {iter_num}: loss {loss.item():.4f}, time {(t1 - t0) * 1000:.2f}ms")
-        t0 = t1
-        iter_num += 1
+            t1 = time.perf_counter()
+            if iter_num % config.log_interval == 0:
+                log(f"iter {iter_num}: loss {loss_value:.4f}, time {(t1 - t0) * 1000:.2f}ms")
+            t0 = t1
+            iter_num += 1
 
     if path.exists():
         log(f"checkpoint: {path}")
@@ -348,12 +483,29 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Train from command-line flags; the exit status says how the run ended.
+
+    0: finished.  1: stopped because the loss or a gradient was NaN or
+    infinite.  2: a flag, the corpus or the checkpoint was unusable.
+    130: interrupted by Ctrl-C (the checkpoint saved, unless pressed twice).
+    """
     args = build_parser().parse_args(argv)
+    config = config_from_args(args)
     try:
-        train(config_from_args(args))
+        train(config)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted:
+        return 130  # train() has printed where it saved
+    except KeyboardInterrupt:
+        kept = checkpoint_path(config.out_dir)
+        kept_note = f"{kept} holds the last checkpoint" if kept.exists() else "nothing was saved"
+        print(f"interrupted before a checkpoint could be saved; {kept_note}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -37,6 +37,7 @@ import minigrad
 from minigrad import nn
 from minigrad.tensor import Tensor
 from models import plotting
+from models.commands import add_flags, parse_floats, require_positive, run_command
 
 SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 40, 60, 80, 100)
 
@@ -123,16 +124,6 @@ def make_layer(
 # ---- the command ---------------------------------------------------------------------
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    """'0.5,1,3' -> (0.5, 1.0, 3.0), for list-valued flags."""
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, like 0.5,1,3; got {text!r}"
-        ) from None
-
-
 @dataclass
 class VanishingConfig:
     """The settings of `minigrad-rnn vanishing`; each is also a command-line flag."""
@@ -167,29 +158,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="minigrad-rnn vanishing",
         description="Measure how the gradient fades through time in a SimpleRNN and an LSTM.",
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    defaults = VanishingConfig()
-    for f in fields(VanishingConfig):
-        default = getattr(defaults, f.name)
-        if isinstance(default, tuple):
-            parser.add_argument(
-                f"--{f.name}",
-                type=_floats,
-                help=HELP[f.name],
-                default=",".join(f"{d:g}" for d in default),
-            )
-        else:
-            parser.add_argument(
-                f"--{f.name}", type=type(default), default=default, help=HELP[f.name]
-            )
-    return parser
+    return add_flags(parser, VanishingConfig, HELP)
 
 
 def validate(config: VanishingConfig) -> None:
     """Raise ValueError naming the first flag whose value makes no sense."""
-    for name in ("units", "features", "steps", "sequences"):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    require_positive(config, ("units", "features", "steps", "sequences"))
     if config.steps < 2:
         raise ValueError(f"--steps must be at least 2 to fit a decay, got {config.steps}")
     if config.warmup < 0:
@@ -208,9 +182,9 @@ def run(config: VanishingConfig, log: Callable[[str], Any] = print) -> dict[str,
         "plot"}, where a label is "SimpleRNN 0.5" or "LSTM 0.5 f3".
     """
     if isinstance(config.scales, str):
-        config.scales = _floats(config.scales)
+        config.scales = parse_floats(config.scales)
     if isinstance(config.forget_biases, str):
-        config.forget_biases = _floats(config.forget_biases)
+        config.forget_biases = parse_floats(config.forget_biases)
     validate(config)
     started = time.perf_counter()
     minigrad.manual_seed(config.seed)
@@ -278,13 +252,7 @@ def _plot(config: VanishingConfig, curves: dict[str, np.ndarray], log: Callable[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(VanishingConfig(**vars(args)))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(run, VanishingConfig, build_parser(), argv)
 
 
 if __name__ == "__main__":

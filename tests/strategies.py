@@ -17,12 +17,17 @@ central differences straddling a kink measure an average of two slopes:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+from minigrad import Tensor
+from minigrad.nn import functional as F
 
 MAX_DIMS = 3
 MAX_SIDE = 3
@@ -69,6 +74,21 @@ def matmul_shapes() -> st.SearchStrategy[tuple[Shape, Shape]]:
     return hnp.mutually_broadcastable_shapes(
         signature=np.matmul.signature, max_dims=2, max_side=MAX_SIDE
     ).map(lambda shapes: shapes.input_shapes)
+
+
+@st.composite
+def non_broadcastable_shapes(draw: st.DrawFn) -> tuple[Shape, Shape]:
+    """Two shapes that do not broadcast: one axis, aligned from the right, holds m and n.
+
+    Both m and n exceed 1 and differ; every other axis is drawn freely.
+    """
+    a = list(draw(shapes(min_dims=1)))
+    b = list(draw(shapes(min_dims=1)))
+    clash = draw(st.integers(1, min(len(a), len(b))))  # counted from the right
+    m = draw(st.integers(2, MAX_SIDE + 1))
+    n = draw(st.integers(2, MAX_SIDE + 1).filter(lambda n: n != m))
+    a[-clash], b[-clash] = m, n
+    return tuple(a), tuple(b)
 
 
 @st.composite
@@ -122,6 +142,18 @@ def grid_floats(phase: float, steps: int = 10) -> st.SearchStrategy[float]:
 def separated_arrays(shape: Shape, phase: float) -> st.SearchStrategy[np.ndarray]:
     """float64 arrays on a jittered grid; phases 0 and SPACING / 2 never meet."""
     return hnp.arrays(np.float64, shape, elements=grid_floats(phase))
+
+
+def tied_arrays(shape: Shape) -> st.SearchStrategy[np.ndarray]:
+    """float64 arrays drawn from three values only, so reductions meet many exact ties."""
+    return hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.5, 2.0]))
+
+
+def large_logits(shape: Shape, magnitude: float) -> st.SearchStrategy[np.ndarray]:
+    """float32 logits up to `magnitude`, mixing far-apart values with near-equal ones."""
+    spread = hnp.arrays(np.float32, shape, elements=floats(-magnitude, magnitude).map(np.float32))
+    offsets = hnp.arrays(np.float32, shape, elements=floats(-3.0, 3.0).map(np.float32))
+    return st.one_of(spread, st.builds(lambda o: o + np.float32(magnitude), offsets))
 
 
 @st.composite
@@ -358,3 +390,465 @@ def attention_cases(
         else:
             mask = draw(smooth_arrays(shape))
     return q, k, v, mask, draw(st.booleans())
+
+
+# ---- cases for the higher-order checks -------------------------------------------
+
+
+def nonzero_floats(margin: float = 0.5, bound: float = 2.5) -> st.SearchStrategy[float]:
+    """A Python float with `margin <= |value| <= bound`: a scalar operand or exponent."""
+    return st.one_of(floats(-bound, -margin), floats(margin, bound))
+
+
+@st.composite
+def linear_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(x (*batch, in), weight (out, in), bias (out,) or None) for a linear layer."""
+    batch = draw(st.lists(st.integers(1, MAX_SIDE), max_size=2))
+    n_in, n_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    x = draw(smooth_arrays((*batch, n_in)))
+    weight = draw(smooth_arrays((n_out, n_in)))
+    bias = draw(smooth_arrays((n_out,))) if draw(st.booleans()) else None
+    return x, weight, bias
+
+
+@st.composite
+def embedding_cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """(table (rows, dim), indices): 1-D or 2-D indices that pick some row twice."""
+    n_rows, dim = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    table = draw(smooth_arrays((n_rows, dim)))
+    indices = draw(repeated_indices(n_rows, negative=False))
+    return table, indices.reshape(draw(st.sampled_from([(-1,), (1, -1), (-1, 1)])))
+
+
+# ---- random programs of ops, for the fuzz test --------------------------------------
+
+# A program is a list of steps; each applies one op to the previous step's value and,
+# for ops with two operands, to an earlier value, an input used before, or a fresh
+# input, which may be a constant that needs no gradient.  Ops with a kink
+# (relu, abs, clip, maximum, minimum, max, min) record how far their operands are from
+# it, relative to KINK_MARGIN, so that the strategy can drop programs that land on one;
+# so do ops whose gradient blows up near a point (layer norm of a near-constant row).
+# log, sqrt, the divisor of div and the base of pow are kept positive by construction:
+# they receive x * x + 0.5.
+
+KINK_MARGIN = 1e-3
+MAX_VALUE = 1e3  # larger intermediate values make finite differences too coarse
+MAX_ELEMENTS = 48  # per value; gradcheck runs two forward passes per input element
+MAX_INPUT_ELEMENTS = 40
+
+
+@dataclass
+class Step:
+    """One op of a program: its name, operands and arguments.
+
+    Operands are ("x", i) for input i or ("v", j) for the value of step j.
+    """
+
+    op: str
+    operands: tuple[tuple[str, int], ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive(t: Tensor) -> Tensor:
+    """x * x + 0.5: an operand for log, sqrt, a divisor or a base, away from 0."""
+    return t * t + 0.5
+
+
+def _reduced_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in ((axis,) if isinstance(axis, int) else axis))
+
+
+def _runner_up_gap(data: np.ndarray, axis: Any, largest: bool) -> float:
+    """The smallest gap, over `axis`, between the extreme value and the next one."""
+    reduced = _reduced_axes(axis, data.ndim)
+    rows = np.moveaxis(data, reduced, tuple(range(data.ndim - len(reduced), data.ndim)))
+    rows = np.sort(rows.reshape(*rows.shape[: data.ndim - len(reduced)], -1), axis=-1)
+    if rows.shape[-1] < 2:
+        return math.inf
+    gaps = rows[..., -1] - rows[..., -2] if largest else rows[..., 1] - rows[..., 0]
+    return float(gaps.min())
+
+
+def _record(margins: list[float], distance: Any, needed: float = KINK_MARGIN) -> None:
+    """Note how many times `needed` the smallest |distance| is (a kink is met below 1)."""
+    margins.append(float(np.min(np.abs(distance), initial=math.inf)) / needed)
+
+
+def _relu(t: Tensor, margins: list[float]) -> Tensor:
+    _record(margins, t.data)
+    return t.relu()
+
+
+def _abs(t: Tensor, margins: list[float]) -> Tensor:
+    _record(margins, t.data)
+    return t.abs()
+
+
+def _clip(t: Tensor, margins: list[float], low: float | None, high: float | None) -> Tensor:
+    bounds = [b for b in (low, high) if b is not None]
+    _record(margins, np.min([np.abs(t.data - b) for b in bounds], axis=0))
+    return t.clip(low, high)
+
+
+def _maximum(a: Tensor, b: Tensor, margins: list[float]) -> Tensor:
+    _record(margins, a.data - b.data)
+    return mg.maximum(a, b)
+
+
+def _minimum(a: Tensor, b: Tensor, margins: list[float]) -> Tensor:
+    _record(margins, a.data - b.data)
+    return mg.minimum(a, b)
+
+
+def _max(t: Tensor, margins: list[float], axis: Any, keepdims: bool) -> Tensor:
+    _record(margins, _runner_up_gap(t.data, axis, largest=True))
+    return t.max(axis=axis, keepdims=keepdims)
+
+
+def _min(t: Tensor, margins: list[float], axis: Any, keepdims: bool) -> Tensor:
+    _record(margins, _runner_up_gap(t.data, axis, largest=False))
+    return t.min(axis=axis, keepdims=keepdims)
+
+
+def _layer_norm(t: Tensor, margins: list[float], dims: int, weight: Tensor | None = None) -> Tensor:
+    """Layer norm over the last `dims` axes; rows need a spread of 0.05, as 1/std scales it."""
+    rows = t.data.reshape(*t.shape[: t.ndim - dims], -1)
+    _record(margins, rows.std(axis=-1), needed=0.05)
+    bias = None if weight is None else weight * 0.5
+    return F.layer_norm(t, t.shape[t.ndim - dims :], weight, bias)
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor, mask: Any, is_causal: bool, weights: bool):
+    """The attention output, or with `weights` the attention probabilities."""
+    out = F.scaled_dot_product_attention(q, k, v, mask, is_causal, need_weights=weights)
+    return out[1] if weights else out
+
+
+# name -> fn(*operands, margins, **params)
+PROGRAM_OPS: dict[str, Any] = {
+    # unary, smooth
+    "neg": lambda t, m: -t,
+    "exp": lambda t, m: t.exp(),
+    "tanh": lambda t, m: t.tanh(),
+    "sigmoid": lambda t, m: t.sigmoid(),
+    "gelu": lambda t, m: t.gelu(),
+    "gelu_tanh": lambda t, m: t.gelu("tanh"),
+    "square": lambda t, m: t * t,
+    "log": lambda t, m: _positive(t).log(),
+    "sqrt": lambda t, m: _positive(t).sqrt(),
+    "pow_scalar": lambda t, m, p: _positive(t) ** p,
+    "rpow_scalar": lambda t, m, base: base**t,
+    # unary, with a kink
+    "relu": _relu,
+    "abs": _abs,
+    "clip": _clip,
+    # binary, broadcasting
+    "add": lambda a, b, m: a + b,
+    "sub": lambda a, b, m: a - b,
+    "mul": lambda a, b, m: a * b,
+    "div": lambda a, b, m: a / _positive(b),
+    "rdiv": lambda a, b, m: b / _positive(a),
+    "pow": lambda a, b, m: _positive(a) ** b,
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "where": lambda a, b, m, mask: mg.where(mask, a, b),
+    # reductions
+    "sum": lambda t, m, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),
+    "mean": lambda t, m, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),
+    "var": lambda t, m, axis, keepdims, correction: t.var(axis, keepdims, correction),
+    "logsumexp": lambda t, m, axis, keepdims: t.logsumexp(axis=axis, keepdims=keepdims),
+    "max": _max,
+    "min": _min,
+    # along an axis, or with a partner shaped to fit
+    "softmax": lambda t, m, axis: t.softmax(axis),
+    "log_softmax": lambda t, m, axis: t.log_softmax(axis),
+    "layer_norm": lambda t, m, dims: _layer_norm(t, m, dims),
+    "layer_norm_affine": lambda t, w, m, dims: _layer_norm(t, m, dims, w),
+    "cat": lambda a, b, m, axis: mg.cat([a, b], axis=axis),
+    "stack": lambda a, b, m, axis: mg.stack([a, b], axis=axis),
+    "matmul": lambda a, b, m: a @ b,
+    "rmatmul": lambda a, b, m: b @ a,
+    "linear": lambda t, w, m, bias=None: F.linear(t, w, bias),
+    "linear_bias": lambda t, w, b, m: F.linear(t, w, b),
+    "mse_loss": lambda a, b, m, reduction: F.mse_loss(a, b, reduction),
+    "attention": lambda q, k, v, m, mask, is_causal, weights: _attention(
+        q, k, v, mask, is_causal, weights
+    ),
+    # fused, with integer or boolean arguments
+    "cross_entropy": lambda t, m, target, ignore_index, reduction: F.cross_entropy(
+        t, target, ignore_index, reduction
+    ),
+    "embedding": lambda t, m, indices: F.embedding(indices, t),
+    "masked_fill": lambda t, m, mask, value: t.masked_fill(mask, value),
+    # shapes and indexing
+    "reshape": lambda t, m, shape: t.reshape(shape),
+    "transpose": lambda t, m, dim0, dim1: t.transpose(dim0, dim1),
+    "permute": lambda t, m, dims: t.permute(dims),
+    "T": lambda t, m: t.T,
+    "squeeze": lambda t, m, axis: t.squeeze(axis),
+    "unsqueeze": lambda t, m, axis: t.unsqueeze(axis),
+    "flatten": lambda t, m, start, end: t.flatten(start, end),
+    "expand": lambda t, m, shape: t.broadcast_to(shape),
+    "getitem": lambda t, m, index: t[index],
+    "gather": lambda t, m, axis, index: t.gather(axis, index),
+    "split": lambda t, m, sections, axis, piece: t.split(sections, axis)[piece],
+}
+
+
+@dataclass
+class OpProgram:
+    """A random composition of ops: call it on Tensors of the input shapes to run it."""
+
+    inputs: list[np.ndarray]
+    steps: list[Step]
+    constants: set[int] = field(default_factory=set)  # inputs that need no gradient
+
+    def tensors(self) -> list[Tensor]:
+        """Fresh Tensors of the inputs, requiring a gradient unless they are constants."""
+        return [
+            mg.tensor(a.copy(), requires_grad=i not in self.constants)
+            for i, a in enumerate(self.inputs)
+        ]
+
+    def __call__(self, *inputs: Tensor, margins: list[float] | None = None) -> Tensor:
+        margins = [] if margins is None else margins
+        values: list[Any] = []
+        for step in self.steps:
+            operands = [inputs[i] if kind == "x" else values[i] for kind, i in step.operands]
+            values.append(PROGRAM_OPS[step.op](*operands, margins, **step.params))
+        return values[-1]
+
+    def __repr__(self) -> str:
+        lines = [
+            f"x{i} = {a.tolist()!r}  # shape {a.shape}{', constant' * (i in self.constants)}"
+            for i, a in enumerate(self.inputs)
+        ]
+        for j, step in enumerate(self.steps):
+            operands = ", ".join(f"{kind}{i}" for kind, i in step.operands)
+            params = "".join(f", {k}={_short(v)}" for k, v in step.params.items())
+            lines.append(f"v{j} = {step.op}({operands}{params})")
+        return "OpProgram:\n    " + "\n    ".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"np.array({value.tolist()!r})"
+    return repr(value)
+
+
+UNARY = ["neg", "exp", "tanh", "sigmoid", "gelu", "gelu_tanh", "square", "log", "sqrt", "relu"]
+UNARY += ["abs", "pow_scalar", "rpow_scalar", "clip"]
+BINARY = ["add", "sub", "mul", "div", "rdiv", "pow", "maximum", "minimum", "where"]
+REDUCTIONS = ["sum", "mean", "var", "logsumexp", "max", "min"]
+SHAPE_OPS = ["reshape", "transpose", "permute", "T", "squeeze", "unsqueeze", "flatten"]
+SHAPE_OPS += ["expand", "getitem", "gather", "split"]
+AXIS_OPS = ["softmax", "log_softmax", "layer_norm", "cat", "stack", "matmul", "rmatmul"]
+AXIS_OPS += ["layer_norm_affine", "linear", "linear_bias"]
+FUSED = ["cross_entropy", "embedding", "attention", "mse_loss", "masked_fill"]
+OP_FAMILIES = [UNARY, BINARY, REDUCTIONS, SHAPE_OPS, AXIS_OPS, FUSED]
+
+
+@st.composite
+def embedding_indices(draw: st.DrawFn, n_rows: int) -> np.ndarray:
+    """Row indices into a table of `n_rows`, 1-D or 2-D, some row picked twice."""
+    indices = draw(repeated_indices(n_rows, negative=False))
+    return indices.reshape(draw(st.sampled_from([(-1,), (1, -1), (-1, 1)])))
+
+
+def _broadcasts(a: Shape, b: Shape) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
+@st.composite
+def _matmul_partner(draw: st.DrawFn, shape: Shape, on_right: bool) -> Shape:
+    """A shape that multiplies with `shape`: as b in (shape @ b) or as a in (a @ shape)."""
+    if on_right:  # shape @ b: b's contracted axis is its only one or its second-to-last
+        inner = shape[-1]
+        if draw(st.booleans()):
+            return (inner,)
+        batch = draw(shapes_broadcasting_to(shape[:-2])) if len(shape) > 2 else ()
+        if len(shape) <= 2 and draw(st.booleans()):
+            batch = (draw(st.integers(1, 2)),)
+        return (*batch, inner, draw(st.integers(1, MAX_SIDE)))
+    inner = shape[0] if len(shape) == 1 else shape[-2]
+    if draw(st.booleans()):
+        return (inner,)
+    batch = draw(shapes_broadcasting_to(shape[:-2])) if len(shape) > 2 else ()
+    return (*batch, draw(st.integers(1, MAX_SIDE)), inner)
+
+
+@st.composite
+def _step(
+    draw: st.DrawFn, values: list[np.ndarray], inputs: list[np.ndarray], constants: set[int]
+) -> Step:
+    """One step applied to the last of `values`; fresh operands are appended to `inputs`."""
+    value, n_values = values[-1], len(values)
+    shape, ndim = value.shape, value.ndim
+    names = draw(st.sampled_from(OP_FAMILIES))
+    op = draw(st.sampled_from(names))
+    needs_axes = AXIS_OPS + ["transpose", "permute", "gather", "split", "flatten", "mse_loss"]
+    if (ndim == 0 and op in needs_axes) or (ndim not in (1, 2) and op == "cross_entropy"):
+        op = draw(st.sampled_from(UNARY + BINARY + ["sum", "unsqueeze", "reshape", "expand"]))
+    if (ndim != 2 and op == "embedding") or (ndim < 2 and op == "attention"):
+        op = "masked_fill"
+    last = ("v", n_values - 1)
+
+    def fresh(fresh_shape: Shape) -> tuple[str, int]:
+        inputs.append(draw(smooth_arrays(fresh_shape)))
+        if draw(st.integers(0, 4)) == 0:
+            constants.add(len(inputs) - 1)
+        return ("x", len(inputs) - 1)
+
+    if op in UNARY:
+        params: dict[str, Any] = {}
+        if op == "pow_scalar":
+            params["p"] = draw(st.sampled_from([-1.5, -1, 0.5, 2, 3]))
+        elif op == "rpow_scalar":
+            params["base"] = draw(st.sampled_from([0.5, 2.0, 3.0]))
+        elif op == "clip":
+            low = draw(floats(-1.5, 0.5))
+            high = low + draw(floats(0.1, 2.0))
+            params = draw(
+                st.sampled_from(
+                    [{"low": low, "high": high}, {"low": low, "high": None},
+                     {"low": None, "high": high}]
+                )
+            )  # fmt: skip
+        return Step(op, (last,), params)
+    if op in BINARY:
+        fits = [("v", j) for j, v in enumerate(values) if _broadcasts(v.shape, shape)]
+        fits += [("x", i) for i, x in enumerate(inputs) if _broadcasts(x.shape, shape)]
+        if draw(st.booleans()):  # used before (maybe this very value): gradients add up
+            other = draw(st.sampled_from(fits))
+        else:
+            other = fresh(draw(st.one_of(shapes_broadcasting_to(shape), expanded_shapes(shape))))
+        params = {}
+        if op == "where":
+            params["mask"] = draw(masks(draw(shapes_broadcasting_to(shape))))
+        return Step(op, (last, other), params)
+    if op in REDUCTIONS:
+        params = {"axis": draw(axes(ndim)), "keepdims": draw(st.booleans())}
+        if op == "var":
+            params["correction"] = draw(st.sampled_from([0, 1]))
+        return Step(op, (last,), params)
+    if op in ("softmax", "log_softmax"):
+        return Step(op, (last,), {"axis": draw(single_axes(ndim))})
+    if op == "layer_norm":
+        return Step(op, (last,), {"dims": draw(st.integers(1, ndim))})
+    if op == "layer_norm_affine":
+        dims = draw(st.integers(1, ndim))
+        return Step(op, (last, fresh(shape[ndim - dims :])), {"dims": dims})
+    if op in ("cat", "stack"):
+        axis = draw(single_axes(ndim + (op == "stack")))
+        other_shape = list(shape)
+        if op == "cat":
+            other_shape[axis] = draw(st.integers(1, MAX_SIDE))
+        return Step(op, (last, fresh(tuple(other_shape))), {"axis": axis})
+    if op in ("matmul", "rmatmul"):
+        partner = draw(_matmul_partner(shape, on_right=op == "matmul"))
+        return Step(op, (last, fresh(partner)))
+    if op in ("linear", "linear_bias"):
+        out_features = draw(st.integers(1, MAX_SIDE))
+        weight = fresh((out_features, shape[-1]))
+        if op == "linear":
+            return Step(op, (last, weight))
+        return Step(op, (last, weight, fresh((out_features,))))
+    if op == "mse_loss":
+        reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+        return Step(op, (last, fresh(shape)), {"reduction": reduction})
+    if op == "cross_entropy":
+        n_rows, n_classes = (1, shape[0]) if ndim == 1 else shape
+        ignore_index = draw(st.sampled_from([-100, 0]))
+        target = draw(class_targets(n_rows, n_classes, ignore_index))
+        reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+        if reduction == "mean" and np.all(target == ignore_index):
+            reduction = "sum"  # a mean over no rows is 0 / 0
+        target = target[0] if ndim == 1 else target
+        params = {"target": target, "ignore_index": ignore_index, "reduction": reduction}
+        return Step(op, (last,), params)
+    if op == "embedding":
+        return Step(op, (last,), {"indices": draw(embedding_indices(shape[0]))})
+    if op == "attention":
+        *batch, t_query, width = shape
+        t_key = draw(st.integers(1, MAX_SIDE))
+        k = fresh((*draw(shapes_broadcasting_to(tuple(batch))), t_key, width))
+        v = fresh((*draw(shapes_broadcasting_to(tuple(batch))), t_key, draw(st.integers(1, 3))))
+        mask = None
+        if draw(st.booleans()):
+            mask = draw(masks(draw(shapes_broadcasting_to((t_query, t_key)))))
+            if mask.ndim:
+                mask[..., 0] = True  # every query may see key 0
+            else:
+                mask = np.asarray(True)
+        params = {"mask": mask, "is_causal": draw(st.booleans()), "weights": draw(st.booleans())}
+        return Step(op, (last, k, v), params)
+    if op == "masked_fill":
+        mask = draw(masks(draw(shapes_broadcasting_to(shape))))
+        return Step(op, (last,), {"mask": mask, "value": draw(floats(-2.0, 2.0))})
+    if op == "reshape":
+        return Step(op, (last,), {"shape": draw(reshape_targets(shape))})
+    if op == "transpose":
+        return Step(op, (last,), {"dim0": draw(single_axes(ndim)), "dim1": draw(single_axes(ndim))})
+    if op == "permute":
+        return Step(op, (last,), {"dims": draw(permutations(ndim))})
+    if op == "squeeze":
+        return Step(op, (last,), {"axis": draw(squeeze_axes(shape))})
+    if op == "unsqueeze":
+        return Step(op, (last,), {"axis": draw(st.integers(-ndim - 1, ndim))})
+    if op == "flatten":
+        start, end = draw(flatten_dims(ndim))
+        return Step(op, (last,), {"start": start, "end": end})
+    if op == "expand":
+        return Step(op, (last,), {"shape": draw(expanded_shapes(shape))})
+    if op == "getitem":
+        kind = draw(st.sampled_from(["basic", "repeated", "mask"] if ndim else ["basic"]))
+        if kind == "basic":
+            index = draw(basic_indices(shape))
+        elif kind == "repeated":
+            index = draw(repeated_indices(shape[0]))
+        else:
+            index = draw(masks(shape))
+        return Step(op, (last,), {"index": index})
+    if op == "gather":
+        axis = draw(single_axes(ndim))
+        return Step(op, (last,), {"axis": axis, "index": draw(gather_indices(shape, axis))})
+    if op == "split":
+        axis = draw(single_axes(ndim))
+        sections = draw(split_sections(shape[axis]))
+        pieces = len(sections) if isinstance(sections, list) else -(-shape[axis] // sections)
+        return Step(op, (last,), {"sections": sections, "axis": axis,
+                                  "piece": draw(st.integers(0, pieces - 1))})  # fmt: skip
+    if op == "T":
+        return Step(op, (last,))
+    raise AssertionError(f"no parameters drawn for op {op!r}")
+
+
+@st.composite
+def op_programs(draw: st.DrawFn, max_steps: int = 6) -> OpProgram:
+    """A program of 1 to `max_steps` ops on float64 inputs.
+
+    Every value is small, finite and non-empty, and every kinked op's operands
+    keep KINK_MARGIN from the kink.
+    """
+    inputs = [draw(smooth_arrays(draw(shapes())))]
+    constants: set[int] = set()
+    steps = [Step("neg", (("x", 0),))]  # v0 = -x0 gives every program a value to start from
+    values = [-inputs[0]]
+    for _ in range(draw(st.integers(1, max_steps))):
+        step = draw(_step(values, inputs, constants))
+        program = OpProgram(inputs, [*steps, step], constants)
+        margins: list[float] = []
+        with mg.no_grad():
+            value = program(*program.tensors(), margins=margins).data
+        assume(all(m > 1 for m in margins))
+        assume(0 < value.size <= MAX_ELEMENTS and np.all(np.abs(value) < MAX_VALUE))
+        steps.append(step)
+        values.append(value)
+    assume(sum(a.size for a in inputs) <= MAX_INPUT_ELEMENTS)
+    return OpProgram(inputs, steps, constants)

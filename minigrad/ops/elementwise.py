@@ -21,13 +21,15 @@ def _broadcast(name: str, a: Tensor, b: Tensor, fn: Callable[..., np.ndarray]) -
 def add(a: Any, b: Any) -> Tensor:
     a, b = lift_pair(a, b)
     out = _broadcast("add", a, b, np.add)
-    return Tensor._from_op(out, (a, b), lambda g: (g, g), "add")
+    rule = lambda g: (g, g)  # noqa: E731  (the same rule serves arrays and Tensors)
+    return Tensor._from_op(out, (a, b), rule, "add", rule)
 
 
 def sub(a: Any, b: Any) -> Tensor:
     a, b = lift_pair(a, b)
     out = _broadcast("sub", a, b, np.subtract)
-    return Tensor._from_op(out, (a, b), lambda g: (g, -g), "sub")
+    rule = lambda g: (g, -g)  # noqa: E731
+    return Tensor._from_op(out, (a, b), rule, "sub", rule)
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -37,11 +39,15 @@ def mul(a: Any, b: Any) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         return (g * b.data if a.requires_grad else None, g * a.data if b.requires_grad else None)
 
-    return Tensor._from_op(out, (a, b), backward, "mul")
+    return Tensor._from_op(out, (a, b), backward, "mul", lambda g: (g * b, g * a))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b; division by zero gives inf or nan as in NumPy and PyTorch, without a warning."""
+    """a / b; division by zero gives inf or nan as in NumPy and PyTorch, without a warning.
+
+    The gradients 1 / b and -a / b^2 are likewise inf or nan where b == 0 (1 / 0 has
+    gradient -inf), as in PyTorch.
+    """
     a, b = lift_pair(a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = _broadcast("div", a, b, np.divide)
@@ -53,19 +59,26 @@ def div(a: Any, b: Any) -> Tensor:
             grad_b = -g * out / b.data if b.requires_grad else None
         return grad_a, grad_b
 
-    return Tensor._from_op(out, (a, b), backward, "div")
+    def graph(g: Tensor) -> tuple[Tensor, Tensor]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / b, -g * a / (b * b)
+
+    return Tensor._from_op(out, (a, b), backward, "div", graph)
 
 
 def pow(base: Any, exponent: Any) -> Tensor:
-    """base ** exponent, differentiable in both; the exponent may be a Python number."""
+    """base ** exponent, differentiable in both; the exponent may be a Python number.
+
+    Like exp, it overflows to inf without a warning, and so may its gradient.
+    """
     base, exponent = lift_pair(base, exponent)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = _broadcast("pow", base, exponent, np.power)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         b, p = base.data, exponent.data
         grad_base = grad_exponent = None
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if base.requires_grad:
                 grad_base = g * p * np.power(b, p - 1)
             if exponent.requires_grad:
@@ -73,29 +86,53 @@ def pow(base: Any, exponent: Any) -> Tensor:
                 grad_exponent = g * np.where(b == 0, 0, out * np.log(np.where(b == 0, 1, b)))
         return grad_base, grad_exponent
 
-    return Tensor._from_op(out, (base, exponent), backward, "pow")
+    def graph(g: Tensor) -> tuple[Tensor, Tensor | None]:
+        zero = base.data == 0
+        grad_exponent = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_base = g * exponent * base ** (exponent - 1)
+            if exponent.requires_grad:
+                grad_exponent = g * base**exponent * log(base.masked_fill(zero, 1)) * ~zero
+        return grad_base, grad_exponent
+
+    return Tensor._from_op(out, (base, exponent), backward, "pow", graph)
 
 
 def neg(a: Any) -> Tensor:
     a = lift(a)
-    return Tensor._from_op(-a.data, (a,), lambda g: (-g,), "neg")
+    rule = lambda g: (-g,)  # noqa: E731
+    return Tensor._from_op(-a.data, (a,), rule, "neg", rule)
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
     """Convert to `dtype`; the graph walk converts the gradient back to a's dtype."""
-    return Tensor._from_op(a.data.astype(dtype), (a,), lambda g: (g,), "cast")
+    rule = lambda g: (g,)  # noqa: E731
+    return Tensor._from_op(a.data.astype(dtype), (a,), rule, "cast", rule)
 
 
 def exp(a: Any) -> Tensor:
-    """e ** a; overflows to inf without a warning, as PyTorch does."""
+    """e ** a; overflows to inf without a warning, as PyTorch does.
+
+    Past the overflow (a > 88.72 in float32, 709.78 in float64) the gradient
+    g * e^a is inf too, and where a zero upstream gradient meets it, 0 * inf
+    is nan, as in PyTorch; neither warns.
+    """
     a = lift(a)
     with np.errstate(over="ignore"):
         out = np.exp(a.data)
-    return Tensor._from_op(out, (a,), lambda g: (g * out,), "exp")
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        with np.errstate(invalid="ignore"):
+            return (g * out,)
+
+    return Tensor._from_op(out, (a,), backward, "exp", lambda g: (g * exp(a),))
 
 
 def log(a: Any) -> Tensor:
-    """Natural log; log(0) = -inf and log(x < 0) = nan, without warnings, as in PyTorch."""
+    """Natural log; log(0) = -inf with gradient inf, log(x < 0) = nan, without warnings.
+
+    The gradient is g / a everywhere, as in PyTorch.
+    """
     a = lift(a)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(a.data)
@@ -104,11 +141,18 @@ def log(a: Any) -> Tensor:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (g / a.data,)
 
-    return Tensor._from_op(out, (a,), backward, "log")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / a,)
+
+    return Tensor._from_op(out, (a,), backward, "log", graph)
 
 
 def sqrt(a: Any) -> Tensor:
-    """Square root; its gradient at 0 is inf, as in PyTorch."""
+    """Square root; sqrt(0) = 0 with gradient inf, sqrt(x < 0) = nan, without warnings.
+
+    The gradient is g / (2 sqrt(a)) everywhere, as in PyTorch.
+    """
     a = lift(a)
     with np.errstate(invalid="ignore"):
         out = np.sqrt(a.data)
@@ -117,13 +161,22 @@ def sqrt(a: Any) -> Tensor:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (g * 0.5 / out,)
 
-    return Tensor._from_op(out, (a,), backward, "sqrt")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * 0.5 / sqrt(a),)
+
+    return Tensor._from_op(out, (a,), backward, "sqrt", graph)
 
 
 def tanh(a: Any) -> Tensor:
     a = lift(a)
     out = np.tanh(a.data)
-    return Tensor._from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        t = tanh(a)
+        return (g * (1 - t * t),)
+
+    return Tensor._from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh", graph)
 
 
 def sigmoid(a: Any) -> Tensor:
@@ -131,14 +184,20 @@ def sigmoid(a: Any) -> Tensor:
     a = lift(a)
     e = np.exp(-np.abs(a.data))
     out = np.where(a.data >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-    return Tensor._from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        s = sigmoid(a)
+        return (g * s * (1 - s),)
+
+    return Tensor._from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid", graph)
 
 
 def relu(a: Any) -> Tensor:
     """max(a, 0); the gradient at exactly 0 is 0, as in PyTorch."""
     a = lift(a)
     out = np.maximum(a.data, 0)
-    return Tensor._from_op(out, (a,), lambda g: (g * (a.data > 0),), "relu")
+    rule = lambda g: (g * (a.data > 0),)  # noqa: E731  (a constant mask: relu'' = 0)
+    return Tensor._from_op(out, (a,), rule, "relu", rule)
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -171,6 +230,22 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(y, x)
 
 
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+def erf_op(a: Any) -> Tensor:
+    """The error function as a differentiable op: d erf(x)/dx = 2 / sqrt(pi) * exp(-x^2)."""
+    a = lift(a)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (g * np.exp(-a.data * a.data) * a.dtype.type(_TWO_OVER_SQRT_PI),)
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (g * exp(-a * a) * _TWO_OVER_SQRT_PI,)
+
+    return Tensor._from_op(erf(a.data), (a,), backward, "erf", graph)
+
+
 def gelu(a: Any, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit, x * Phi(x); `approximate="tanh"` uses the tanh form."""
     a = lift(a)
@@ -196,13 +271,23 @@ def gelu(a: Any, approximate: str = "none") -> Tensor:
 
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Tensor._from_op(out, (a,), backward, "gelu")
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        if approximate == "none":
+            cdf_t = 0.5 * (1 + erf_op(a * _SQRT_HALF))
+            return (g * (cdf_t + a * exp(-0.5 * a * a) * _INV_SQRT_2PI),)
+        th_t = tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a * a * a))
+        du_t = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
+        return (g * (0.5 * (1 + th_t) + 0.5 * a * (1 - th_t * th_t) * du_t),)
+
+    return Tensor._from_op(out, (a,), backward, "gelu", graph)
 
 
 def abs(a: Any) -> Tensor:
     """|a|; the gradient at 0 is 0, as in PyTorch."""
     a = lift(a)
-    return Tensor._from_op(np.abs(a.data), (a,), lambda g: (g * np.sign(a.data),), "abs")
+    rule = lambda g: (g * np.sign(a.data),)  # noqa: E731
+    return Tensor._from_op(np.abs(a.data), (a,), rule, "abs", rule)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -214,7 +299,7 @@ def maximum(a: Any, b: Any) -> Tensor:
         a_wins = a.data >= b.data
         return g * a_wins, g * ~a_wins
 
-    return Tensor._from_op(out, (a, b), backward, "maximum")
+    return Tensor._from_op(out, (a, b), backward, "maximum", backward)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -226,7 +311,7 @@ def minimum(a: Any, b: Any) -> Tensor:
         a_wins = a.data <= b.data
         return g * a_wins, g * ~a_wins
 
-    return Tensor._from_op(out, (a, b), backward, "minimum")
+    return Tensor._from_op(out, (a, b), backward, "minimum", backward)
 
 
 def clip(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
@@ -240,4 +325,5 @@ def clip(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
         inside &= a.data >= min
     if max is not None:
         inside &= a.data <= max
-    return Tensor._from_op(out, (a,), lambda g: (g * inside,), "clip")
+    rule = lambda g: (g * inside,)  # noqa: E731
+    return Tensor._from_op(out, (a,), rule, "clip", rule)

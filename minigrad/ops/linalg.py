@@ -49,7 +49,19 @@ def matmul(a: Any, b: Any) -> Tensor:
                 grad_b = grad_b[..., 0]
         return grad_a, grad_b
 
-    return Tensor._from_op(out, (a, b), backward, "matmul")
+    def graph(g: Tensor) -> tuple[Tensor, Tensor]:
+        g2 = g.reshape(out2.shape)
+        a2_t = a.unsqueeze(0) if a.ndim == 1 else a
+        b2_t = b.unsqueeze(1) if b.ndim == 1 else b
+        grad_a = matmul(g2, b2_t.swapaxes(-1, -2))
+        if a.ndim == 1:
+            grad_a = grad_a.reshape(-1, a.shape[0]).sum(axis=0)
+        grad_b = matmul(a2_t.swapaxes(-1, -2), g2)
+        if b.ndim == 1:
+            grad_b = grad_b[..., 0]
+        return grad_a, grad_b
+
+    return Tensor._from_op(out, (a, b), backward, "matmul", graph)
 
 
 def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -94,4 +106,10 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         grad_b = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
         return grad_x, grad_w, grad_b
 
-    return Tensor._from_op(out, (x, weight, bias), backward, "linear")
+    def graph(g: Tensor) -> tuple[Tensor | None, ...]:
+        g2 = g.reshape(-1, weight.shape[0])
+        grad_x = matmul(g2, weight).reshape(x.shape)
+        grad_w = matmul(g2.T, x.reshape(-1, x.shape[-1]))
+        return grad_x, grad_w, g2.sum(axis=0) if bias is not None else None
+
+    return Tensor._from_op(out, (x, weight, bias), backward, "linear", graph)

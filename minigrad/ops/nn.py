@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minigrad.ops import lift, normalize_axis, shape_error
+from minigrad.ops.shape import scatter_add
 from minigrad.tensor import Tensor, as_array
 
 
@@ -27,7 +28,11 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
         # d softmax: s * (g - sum(g * s))
         return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
 
-    return Tensor._from_op(s, (x,), backward, "softmax")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        s_t = softmax(x, axis)
+        return (s_t * (g - (g * s_t).sum(axis=axis, keepdims=True)),)
+
+    return Tensor._from_op(s, (x,), backward, "softmax", graph)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -40,7 +45,10 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
         # d log_softmax: g - softmax * sum(g)
         return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
 
-    return Tensor._from_op(out, (x,), backward, "log_softmax")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (g - softmax(x, axis) * g.sum(axis=axis, keepdims=True),)
+
+    return Tensor._from_op(out, (x,), backward, "log_softmax", graph)
 
 
 def _class_targets(target: Any, logits: Tensor, ignore_index: int) -> np.ndarray:
@@ -119,7 +127,16 @@ def cross_entropy(
             grad *= valid[:, None] * scale
         return (grad,)
 
-    loss = Tensor._from_op(out, (logits,), backward, "cross_entropy")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        one_hot = np.zeros(logits.shape, dtype=logits.dtype)
+        one_hot[rows, safe_t] = 1
+        residual = softmax(logits, 1) - one_hot
+        if reduction == "none":
+            return (residual * (g * valid).unsqueeze(1),)
+        scale = g / count if reduction == "mean" else g
+        return (residual * valid[:, None] * scale,)
+
+    loss = Tensor._from_op(out, (logits,), backward, "cross_entropy", graph)
     return loss.reshape(()) if single and reduction == "none" else loss
 
 
@@ -144,8 +161,12 @@ def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
         grad = g * diff * scale
         return grad, -grad
 
+    def graph(g: Tensor) -> tuple[Tensor, Tensor]:
+        grad = g * (prediction - target) * scale
+        return grad, -grad
+
     out = np.asarray(out, dtype=prediction.dtype)
-    return Tensor._from_op(out, (prediction, target), backward, "mse_loss")
+    return Tensor._from_op(out, (prediction, target), backward, "mse_loss", graph)
 
 
 def dropout(x: Any, p: float, training: bool, rng: np.random.Generator) -> Tensor:
@@ -157,7 +178,8 @@ def dropout(x: Any, p: float, training: bool, rng: np.random.Generator) -> Tenso
         return x
     keep = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
     mask = keep * x.dtype.type(0 if p == 1 else 1 / (1 - p))
-    return Tensor._from_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+    rule = lambda g: (g * mask,)  # noqa: E731  (arrays and Tensors alike)
+    return Tensor._from_op(x.data * mask, (x,), rule, "dropout", rule)
 
 
 def layer_norm(
@@ -177,7 +199,9 @@ def layer_norm(
             f"normalized_shape {normalized_shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
-    centered = x.data - x.data.mean(axis=axes, keepdims=True)
+    # Shifting each row by its first element first centres a constant row to exactly 0.
+    centered = x.data - x.data[(Ellipsis,) + (slice(0, 1),) * k]
+    centered -= centered.mean(axis=axes, keepdims=True)
     rstd = 1 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + x.dtype.type(eps))
     xhat = centered * rstd
     out = xhat
@@ -198,7 +222,22 @@ def layer_norm(
         grad_b = g if bias is not None and bias.requires_grad else None
         return grad_x, grad_w, grad_b
 
-    return Tensor._from_op(out, (x, weight, bias), backward, "layer_norm")
+    def graph(g: Tensor) -> tuple[Tensor | None, ...]:
+        # The same rule in Tensor ops, recomputed from x so it can be differentiated.
+        centered_t = x - x.mean(axis=axes, keepdims=True)
+        variance = (centered_t * centered_t).mean(axis=axes, keepdims=True)
+        rstd_t = (variance + eps) ** -0.5
+        xhat_t = centered_t * rstd_t
+        g_xhat = g * weight if weight is not None else g
+        grad_x = rstd_t * (
+            g_xhat
+            - g_xhat.mean(axis=axes, keepdims=True)
+            - xhat_t * (g_xhat * xhat_t).mean(axis=axes, keepdims=True)
+        )
+        grad_w = g * xhat_t if weight is not None else None
+        return grad_x, grad_w, g if bias is not None else None
+
+    return Tensor._from_op(out, (x, weight, bias), backward, "layer_norm", graph)
 
 
 def embedding(indices: Any, weight: Tensor) -> Tensor:
@@ -217,7 +256,10 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
         np.add.at(grad, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
         return (grad,)
 
-    return Tensor._from_op(out, (weight,), backward, "embedding")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (scatter_add(g, weight.shape, (idx,)),)
+
+    return Tensor._from_op(out, (weight,), backward, "embedding", graph)
 
 
 # ---- attention ----------------------------------------------------------------------

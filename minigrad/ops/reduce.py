@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.ops import lift, normalize_axis
+from minigrad.ops.elementwise import exp
 from minigrad.tensor import Axis, Tensor
 
 
@@ -27,6 +28,11 @@ def _keep(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     return g if keepdims else np.expand_dims(g, axes)
 
 
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with the reduced axes set to 1: a reduction's result with keepdims."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     n = 1
     for a in axes:
@@ -42,7 +48,10 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.broadcast_to(_keep(g, axes, keepdims), a.shape),)
 
-    return Tensor._from_op(np.asarray(out), (a,), backward, "sum")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (g.reshape(_kept_shape(a.shape, axes)).broadcast_to(a.shape),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, "sum", graph)
 
 
 def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -54,7 +63,10 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.broadcast_to(_keep(g * scale, axes, keepdims), a.shape),)
 
-    return Tensor._from_op(np.asarray(out), (a,), backward, "mean")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return ((g.reshape(_kept_shape(a.shape, axes)) * scale).broadcast_to(a.shape),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, "mean", graph)
 
 
 def _extremum(a: Any, axis: Axis, keepdims: bool, pick: Any, name: str) -> Tensor:
@@ -71,7 +83,13 @@ def _extremum(a: Any, axis: Axis, keepdims: bool, pick: Any, name: str) -> Tenso
         share = hits / hits.sum(axis=axes, keepdims=True)
         return (share * _keep(g, axes, keepdims),)
 
-    return Tensor._from_op(np.asarray(out), (a,), backward, name)
+    def graph(g: Tensor) -> tuple[Tensor]:
+        hits = a.data == kept
+        return (
+            g.reshape(_kept_shape(a.shape, axes)) * (hits / hits.sum(axis=axes, keepdims=True)),
+        )
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, name, graph)
 
 
 def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -97,7 +115,11 @@ def var(a: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) 
         # d var: 2 (x - mean) / (N - correction)
         return (_keep(g, axes, keepdims) * centered * (2 / denominator),)
 
-    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "var")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        centered_t = a - a.mean(axis=axes, keepdims=True)
+        return (g.reshape(_kept_shape(a.shape, axes)) * centered_t * (2 / denominator),)
+
+    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "var", graph)
 
 
 def logsumexp(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -116,4 +138,8 @@ def logsumexp(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
         # d logsumexp: softmax(a)
         return (_keep(g, axes, keepdims) * (shifted / total),)
 
-    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "logsumexp")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        softmax_t = exp(a - logsumexp(a, axes, keepdims=True))
+        return (g.reshape(_kept_shape(a.shape, axes)) * softmax_t,)
+
+    return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "logsumexp", graph)

@@ -18,7 +18,8 @@ def reshape(a: Any, shape: tuple[int, ...]) -> Tensor:
         raise ValueError(
             f"reshape: cannot view shape {a.shape} ({a.size} elements) as {shape}"
         ) from None
-    return Tensor._from_op(out, (a,), lambda g: (g.reshape(a.shape),), "reshape")
+    rule = lambda g: (g.reshape(a.shape),)  # noqa: E731  (arrays and Tensors alike)
+    return Tensor._from_op(out, (a,), rule, "reshape", rule)
 
 
 def permute(a: Any, dims: tuple[int, ...]) -> Tensor:
@@ -30,7 +31,11 @@ def permute(a: Any, dims: tuple[int, ...]) -> Tensor:
     dims = tuple(d % a.ndim for d in dims)
     inverse = tuple(np.argsort(dims))
     return Tensor._from_op(
-        a.data.transpose(dims), (a,), lambda g: (g.transpose(inverse),), "permute"
+        a.data.transpose(dims),
+        (a,),
+        lambda g: (g.transpose(inverse),),
+        "permute",
+        lambda g: (g.permute(inverse),),
     )
 
 
@@ -38,7 +43,8 @@ def swapaxes(a: Any, dim0: int, dim1: int) -> Tensor:
     a = lift(a)
     dim0, dim1 = normalize_axis(dim0, a.ndim, "dim0"), normalize_axis(dim1, a.ndim, "dim1")
     out = np.swapaxes(a.data, dim0, dim1)
-    return Tensor._from_op(out, (a,), lambda g: (np.swapaxes(g, dim0, dim1),), "transpose")
+    rule = lambda g: (g.swapaxes(dim0, dim1),)  # noqa: E731
+    return Tensor._from_op(out, (a,), rule, "transpose", rule)
 
 
 def squeeze(a: Any, axis: Axis = None) -> Tensor:
@@ -54,16 +60,16 @@ def squeeze(a: Any, axis: Axis = None) -> Tensor:
                 raise ValueError(
                     f"squeeze: axis {x} has size {a.shape[x]}, expected 1 (shape {a.shape})"
                 )
-    return Tensor._from_op(
-        np.squeeze(a.data, axes), (a,), lambda g: (g.reshape(a.shape),), "squeeze"
-    )
+    rule = lambda g: (g.reshape(a.shape),)  # noqa: E731
+    return Tensor._from_op(np.squeeze(a.data, axes), (a,), rule, "squeeze", rule)
 
 
 def unsqueeze(a: Any, axis: int) -> Tensor:
     a = lift(a)
     axis = normalize_axis(axis, a.ndim + 1)
     out = np.expand_dims(a.data, axis)
-    return Tensor._from_op(out, (a,), lambda g: (g.reshape(a.shape),), "unsqueeze")
+    rule = lambda g: (g.reshape(a.shape),)  # noqa: E731
+    return Tensor._from_op(out, (a,), rule, "unsqueeze", rule)
 
 
 def broadcast_to(a: Any, shape: tuple[int, ...]) -> Tensor:
@@ -73,7 +79,8 @@ def broadcast_to(a: Any, shape: tuple[int, ...]) -> Tensor:
         out = np.broadcast_to(a.data, shape)
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast shape {a.shape} to {shape}") from None
-    return Tensor._from_op(out, (a,), lambda g: (g,), "broadcast_to")
+    rule = lambda g: (g,)  # noqa: E731
+    return Tensor._from_op(out, (a,), rule, "broadcast_to", rule)
 
 
 def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -115,14 +122,39 @@ def getitem(a: Any, index: Any) -> Tensor:
     once = _picks_each_once(index)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        grad = np.zeros(a.shape, dtype=g.dtype)
-        if once:
-            grad[index] = g
-        else:
-            np.add.at(grad, index, g)  # repeated indices accumulate
-        return (grad,)
+        return (_scatter(g, a.shape, index, once),)
 
-    return Tensor._from_op(np.asarray(out), (a,), backward, "getitem")
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (scatter_add(g, a.shape, index, once),)
+
+    return Tensor._from_op(np.asarray(out), (a,), backward, "getitem", graph)
+
+
+def _scatter(g: np.ndarray, shape: tuple[int, ...], index: Any, once: bool) -> np.ndarray:
+    """Zeros of `shape` with `g` added at `index`: the adjoint of indexing."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    if once:
+        grad[index] = g
+    else:
+        np.add.at(grad, index, g)  # repeated indices accumulate
+    return grad
+
+
+def scatter_add(g: Tensor, shape: tuple[int, ...], index: Any, once: bool = False) -> Tensor:
+    """Zeros of `shape` with `g` added at `index`, differentiable in `g` (its adjoint is g[index]).
+
+    `once` promises that no element is indexed twice, which allows a plain assignment.
+    """
+
+    def backward(gg: np.ndarray) -> tuple[np.ndarray]:
+        return (np.asarray(gg[index]),)
+
+    def graph(gg: Tensor) -> tuple[Tensor]:
+        return (getitem(gg, index),)
+
+    return Tensor._from_op(
+        _scatter(g.data, shape, index, once), (g,), backward, "scatter_add", graph
+    )
 
 
 def gather(a: Any, axis: int, index: Any) -> Tensor:
@@ -143,14 +175,17 @@ def gather(a: Any, axis: int, index: Any) -> Tensor:
         )
     out = np.take_along_axis(a.data, idx, axis=axis)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        grad = np.zeros(a.shape, dtype=g.dtype)
-        grids = list(np.indices(idx.shape, sparse=True))
-        grids[axis] = idx
-        np.add.at(grad, tuple(grids), g)
-        return (grad,)
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    where_taken = tuple(grids)  # a[where_taken] is the output
 
-    return Tensor._from_op(out, (a,), backward, "gather")
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (_scatter(g, a.shape, where_taken, once=False),)
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (scatter_add(g, a.shape, where_taken),)
+
+    return Tensor._from_op(out, (a,), backward, "gather", graph)
 
 
 def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -164,8 +199,13 @@ def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     except ValueError:
         shapes = [p.shape for p in parts]
         raise ValueError(f"cat: shapes {shapes} differ outside axis {axis}") from None
-    bounds = np.cumsum([p.shape[axis] for p in parts])[:-1]
-    return Tensor._from_op(out, parts, lambda g: np.split(g, bounds, axis=axis), "cat")
+    edges = [0, *np.cumsum([p.shape[axis] for p in parts]).tolist()]
+    pieces = [(slice(None),) * axis + (slice(edges[i], edges[i + 1]),) for i in range(len(parts))]
+
+    def graph(g: Tensor) -> list[Tensor]:
+        return [getitem(g, piece) for piece in pieces]
+
+    return Tensor._from_op(out, parts, lambda g: [g[piece] for piece in pieces], "cat", graph)
 
 
 concatenate = cat
@@ -181,10 +221,12 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     axis = normalize_axis(axis, parts[0].ndim + 1)
     out = np.stack([p.data for p in parts], axis=axis)
 
-    def backward(g: np.ndarray) -> list[np.ndarray]:
-        return [np.take(g, i, axis=axis) for i in range(len(parts))]
+    pieces = [(slice(None),) * axis + (i,) for i in range(len(parts))]
 
-    return Tensor._from_op(out, parts, backward, "stack")
+    def graph(g: Tensor) -> list[Tensor]:
+        return [getitem(g, piece) for piece in pieces]
+
+    return Tensor._from_op(out, parts, lambda g: [g[piece] for piece in pieces], "stack", graph)
 
 
 def split(a: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
@@ -225,7 +267,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return g * cond, g * ~cond
 
-    return Tensor._from_op(out, (a, b), backward, "where")
+    return Tensor._from_op(out, (a, b), backward, "where", backward)
 
 
 def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
@@ -241,4 +283,5 @@ def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
     if out.shape != a.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}")
     keep = ~mask
-    return Tensor._from_op(out, (a,), lambda g: (g * keep,), "masked_fill")
+    rule = lambda g: (g * keep,)  # noqa: E731
+    return Tensor._from_op(out, (a,), rule, "masked_fill", rule)

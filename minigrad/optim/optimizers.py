@@ -64,7 +64,9 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad, self.state.setdefault(p, {}), group)
+                    # After backward(create_graph=True) the gradient is a Tensor.
+                    grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+                    self._update(p, grad, self.state.setdefault(p, {}), group)
 
     def _update(
         self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]

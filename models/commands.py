@@ -1,0 +1,78 @@
+"""What every command in models/ shares: flags made from a settings dataclass, checks, errors.
+
+Each command keeps its settings in a dataclass whose fields are its flags
+(`--name`, the field's default shown in --help); `run_command` parses them,
+runs the command and turns a bad value into one `error: ...` line and exit
+status 2, as argparse does for malformed flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from typing import Any, Callable, Mapping, Sequence
+
+
+def parse_floats(text: str) -> tuple[float, ...]:
+    """Parse a comma-separated list of numbers, e.g. `0.5,1,1.5`."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    settings: type,
+    help: Mapping[str, str],
+    choices: Mapping[str, Sequence[Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """Add one flag per field of the dataclass `settings`, with its default and help text.
+
+    A bool field becomes a switch; a tuple of numbers, a comma-separated list;
+    a field whose default is None takes a string.
+    """
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    defaults = settings()
+    for f in fields(settings):
+        default = getattr(defaults, f.name)
+        flag, text = f"--{f.name}", help[f.name]
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=text)
+        elif isinstance(default, tuple):
+            shown = ",".join(f"{d:g}" for d in default)
+            parser.add_argument(flag, type=parse_floats, default=default, help=text, metavar=shown)
+        else:
+            kind = str if default is None else type(default)
+            parser.add_argument(
+                flag, type=kind, default=default, help=text, choices=(choices or {}).get(f.name)
+            )
+    return parser
+
+
+def require_positive(settings: Any, names: Sequence[str]) -> None:
+    """Raise ValueError naming the first of `names` whose value is not above zero."""
+    for name in names:
+        value = getattr(settings, name)
+        if value <= 0:
+            raise ValueError(f"--{name} must be positive, got {value}")
+
+
+def run_command(
+    run: Callable[[Any], Any],
+    settings: type,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    errors: tuple[type[BaseException], ...] = (ValueError,),
+) -> int:
+    """Parse `argv` into `settings`, call `run` with them, and return the exit status."""
+    args = parser.parse_args(argv)
+    try:
+        run(settings(**{f.name: getattr(args, f.name) for f in fields(settings)}))
+    except errors as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
