@@ -103,3 +103,6 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Layers and optimizers load last: they are built on everything above.
+from minigrad import nn, optim  # noqa: E402, F401

@@ -15,8 +15,9 @@ def to_dot(output: Tensor, name: str = "minigrad") -> str:
 
     Each op is a box labelled with its name, output shape and dtype; each
     leaf is an ellipse, filled when it requires a gradient.  Edges run from
-    inputs to the ops that used them.  Render with `dot -Tpng` if you have
-    Graphviz; producing the text needs nothing.
+    inputs to the ops that used them.  Call it before `backward()`, which frees
+    the graph (unless retain_graph=True): afterwards only the last op is left.
+    Render with `dot -Tpng` if you have Graphviz; producing the text needs nothing.
     """
     ids: dict[int, str] = {}
     lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", '  node [fontname="monospace"];']
@@ -27,8 +28,9 @@ def to_dot(output: Tensor, name: str = "minigrad") -> str:
             continue
         ids[id(node)] = f"t{len(ids)}"
         shape = "x".join(str(n) for n in node.shape) or "scalar"
-        if node._parents:
-            label = f"{node._op}\\n{shape} {node.dtype}"
+        if node._parents or node._freed:
+            freed = "\\n(inputs freed by backward)" if node._freed else ""
+            label = f"{node._op}\\n{shape} {node.dtype}{freed}"
             lines.append(f"  {ids[id(node)]} [shape=box, label={_quote(label)}];")
         else:
             grad = "requires_grad" if node.requires_grad else "constant"

@@ -57,7 +57,7 @@ def require_positive(settings: Any, names: Sequence[str]) -> None:
     """Raise ValueError naming the first of `names` whose value is not above zero."""
     for name in names:
         value = getattr(settings, name)
-        if value <= 0:
+        if not value > 0:  # also refuses nan
             raise ValueError(f"--{name} must be positive, got {value}")
 
 

@@ -29,7 +29,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--out_dir", default="out-shakespeare-char", help="folder holding ckpt.npz")
-    parser.add_argument("--start", default="\n", help="the prompt to continue")
+    parser.add_argument(
+        "--start",
+        default="\n",
+        metavar="TEXT",
+        help="the prompt to continue (default: %(default)r)",
+    )
     parser.add_argument("--num_samples", type=int, default=3, help="how many samples to draw")
     parser.add_argument("--max_new_tokens", type=int, default=500, help="tokens per sample")
     parser.add_argument(
@@ -58,11 +63,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def sample(args: argparse.Namespace) -> list[str]:
     """Draw `num_samples` continuations of `start`; returns them as text."""
-    for name in ("num_samples", "max_new_tokens", "top_k"):
-        if getattr(args, name) < (1 if name != "max_new_tokens" else 0):
+    for name in ("num_samples", "top_k"):
+        if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be positive, got {getattr(args, name)}")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.max_new_tokens < 0:
+        raise ValueError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
+    if not args.temperature >= 0 or args.temperature == float("inf"):  # refuses nan too
+        raise ValueError(f"--temperature must be a number >= 0, got {args.temperature}")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise ValueError(f"--top_p must be in (0, 1], got {args.top_p}")
     model, tokenizer = load_model(args.out_dir)

@@ -297,6 +297,8 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
         config.vocab_size = metadata["train"].get("vocab_size", config.vocab_size)
         if config.data is None:
             config.data = metadata["train"].get("data")
+    elif not str(config.out_dir).strip():
+        raise ValueError("--out_dir is empty; name a folder for the checkpoint")
     elif checkpoint_path(config.out_dir).exists() and not config.overwrite:
         raise FileExistsError(
             f"--out_dir: {checkpoint_path(config.out_dir)} already exists; pass --resume to "
@@ -314,6 +316,10 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     tokenizer_seconds = time.perf_counter() - started
     ids = tokenizer.encode(text)
     train_ids, val_ids = split_ids(ids, config.block_size)
+    try:  # find out now, not at the first checkpoint, if the folder cannot be made
+        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out_dir: cannot create {config.out_dir} ({error.strerror})") from None
 
     minigrad.manual_seed(config.seed)
     model_config = GPTConfig(
@@ -482,6 +488,30 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
+def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
+    """On --resume, take every setting not `given` on the command line from the checkpoint.
+
+    So `--resume` alone continues a run exactly as it was started; flags given
+    with it (say a larger --max_iters) still apply, except the model's shape,
+    which a checkpoint fixes.
+    """
+    if not config.resume:
+        return
+    if config.overwrite:
+        raise ValueError("--resume continues the checkpoint and --overwrite replaces it: pick one")
+    _, metadata = load_checkpoint(config.out_dir)
+    saved = metadata["train"]
+    for name in MODEL_FIELDS:
+        if name in given and name in saved and getattr(config, name) != saved[name]:
+            raise ValueError(
+                f"--{name}: a resumed run keeps the checkpoint's model ({name}={saved[name]!r}); "
+                f"got {getattr(config, name)!r}"
+            )
+    for f in fields(TrainConfig):
+        if f.name not in given and f.name in saved and f.name not in ("resume", "overwrite"):
+            setattr(config, f.name, saved[f.name])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Train from command-line flags; the exit status says how the run ended.
 
@@ -489,9 +519,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     infinite.  2: a flag, the corpus or the checkpoint was unusable.
     130: interrupted by Ctrl-C (the checkpoint saved, unless pressed twice).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
     try:
+        apply_saved_settings(config, given)
         train(config)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)

@@ -318,3 +318,18 @@ def test_gradcheck_rejects_float32_inputs():
 def test_gradcheck_needs_an_input_that_requires_grad():
     with pytest.raises(ValueError, match="requires_grad"):
         gradcheck(lambda t: t * 2.0, [Tensor(np.array([1.0]))])
+
+
+def test_a_one_element_tensor_has_a_truth_value_and_a_larger_one_is_ambiguous():
+    assert bool(mg.tensor([0.5]) > 0.2) is True
+    assert bool(mg.tensor([0.0])) is False
+    with pytest.raises(ValueError, match=r"shape \(2,\) is ambiguous"):
+        bool(mg.tensor([1.0, 2.0]))
+
+
+def test_graph_after_backward_says_the_inputs_were_freed():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    assert loss.graph().count("->") == 3  # x enters mul twice
+    loss.backward()
+    assert "inputs freed by backward" in loss.graph()

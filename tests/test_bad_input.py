@@ -283,8 +283,8 @@ def test_a_flag_that_is_not_a_number_is_refused_by_the_parser(capsys):
     [
         (["--num_samples", "0"], "--num_samples must be positive, got 0"),
         (["--top_k", "0"], "--top_k must be positive, got 0"),
-        (["--max_new_tokens", "-1"], "--max_new_tokens must be positive, got -1"),
-        (["--temperature", "-0.5"], "--temperature must be >= 0, got -0.5"),
+        (["--max_new_tokens", "-1"], "--max_new_tokens must be >= 0, got -1"),
+        (["--temperature", "-0.5"], "--temperature must be a number >= 0, got -0.5"),
         (["--top_p", "0"], "--top_p must be in (0, 1], got 0.0"),
         (["--start", ""], "--start is empty"),
     ],

@@ -187,3 +187,57 @@ def test_the_module_entry_point_shows_every_flag():
         "--out_dir",
     ):
         assert flag in help_text
+
+
+def test_resume_alone_continues_with_the_settings_the_run_started_with(tmp_path, corpus, capsys):
+    flags = [
+        "--data",
+        str(corpus),
+        "--n_layer",
+        "1",
+        "--n_head",
+        "2",
+        "--n_embd",
+        "16",
+        "--block_size",
+        "16",
+        "--batch_size",
+        "4",
+        "--eval_interval",
+        "10",
+        "--eval_iters",
+        "2",
+        "--lr_decay_iters",
+        "20",
+        "--warmup_iters",
+        "2",
+    ]
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    assert cli.main(["train", "--out_dir", straight, "--max_iters", "20", *flags]) == 0
+    assert cli.main(["train", "--out_dir", stopped, "--max_iters", "10", *flags]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--out_dir", stopped, "--resume", "--max_iters", "20"]) == 0
+    resumed_log = capsys.readouterr().out
+    _, straight_meta = load_checkpoint(straight)
+    _, resumed_meta = load_checkpoint(stopped)
+    assert resumed_meta["train"]["batch_size"] == 4 and resumed_meta["iter_num"] == 20
+    assert resumed_meta["best_val_loss"] == straight_meta["best_val_loss"]
+    assert "step 20:" in resumed_log
+
+
+def test_resume_refuses_a_different_model_shape_or_overwrite(tmp_path, corpus, capsys):
+    out = str(tmp_path / "run")
+    run(tmp_path, corpus, max_iters=2, eval_interval=2)
+    assert cli.main(["train", "--out_dir", out, "--resume", "--n_layer", "3"]) == 2
+    assert "--n_layer: a resumed run keeps the checkpoint's model (n_layer=1)" in (
+        capsys.readouterr().err
+    )
+    assert cli.main(["train", "--out_dir", out, "--resume", "--overwrite"]) == 2
+    assert "pick one" in capsys.readouterr().err
+
+
+def test_sampling_refuses_a_temperature_that_is_not_a_number(tmp_path, corpus, capsys):
+    run(tmp_path, corpus, max_iters=2, eval_interval=2)
+    argv = ["sample", "--out_dir", str(tmp_path / "run"), "--temperature", "nan"]
+    assert cli.main(argv) == 2
+    assert "--temperature must be a number >= 0, got nan" in capsys.readouterr().err
