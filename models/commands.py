@@ -71,6 +71,8 @@ def run_command(
     """Parse `argv` into `settings`, call `run` with them, and return the exit status."""
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "seed", 0) < 0:  # NumPy's generators take only seeds >= 0
+            raise ValueError(f"--seed must be >= 0, got {args.seed}")
         run(settings(**{f.name: getattr(args, f.name) for f in fields(settings)}))
     except errors as error:
         print(f"error: {error}", file=sys.stderr)

@@ -66,6 +66,8 @@ def sample(args: argparse.Namespace) -> list[str]:
     for name in ("num_samples", "top_k"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.max_new_tokens < 0:
         raise ValueError(f"--max_new_tokens must be >= 0, got {args.max_new_tokens}")
     if not args.temperature >= 0 or args.temperature == float("inf"):  # refuses nan too

@@ -122,6 +122,7 @@ POSITIVE = {
     "log_interval",
 }
 NON_NEGATIVE = {
+    "seed",
     "max_iters",
     "learning_rate",
     "min_lr",

@@ -184,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"error: --{name} must be positive, got {getattr(args, name)}", file=sys.stderr)
             return 2
+    if args.seed < 0:
+        print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return 2
     result = run(args.steps, args.batch_size, args.seed)
     print(f"trained in {result['seconds']:.1f}s, final loss {result['loss']:.4f}\n")
     print(f"cosine similarity of {WORD!r} in two sentences      before   after attention")

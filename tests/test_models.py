@@ -241,3 +241,12 @@ def test_sampling_refuses_a_temperature_that_is_not_a_number(tmp_path, corpus, c
     argv = ["sample", "--out_dir", str(tmp_path / "run"), "--temperature", "nan"]
     assert cli.main(argv) == 2
     assert "--temperature must be a number >= 0, got nan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--seed", "-3"], ["sample", "--seed", "-1"], ["senses", "--seed", "-5"]],
+)
+def test_a_negative_seed_is_refused_naming_the_flag(tmp_path, argv, capsys):
+    assert cli.main([*argv, "--out_dir", str(tmp_path / "o")] if argv[0] != "senses" else argv) == 2
+    assert "--seed must be >= 0" in capsys.readouterr().err
