@@ -190,28 +190,9 @@ def test_the_module_entry_point_shows_every_flag():
 
 
 def test_resume_alone_continues_with_the_settings_the_run_started_with(tmp_path, corpus, capsys):
-    flags = [
-        "--data",
-        str(corpus),
-        "--n_layer",
-        "1",
-        "--n_head",
-        "2",
-        "--n_embd",
-        "16",
-        "--block_size",
-        "16",
-        "--batch_size",
-        "4",
-        "--eval_interval",
-        "10",
-        "--eval_iters",
-        "2",
-        "--lr_decay_iters",
-        "20",
-        "--warmup_iters",
-        "2",
-    ]
+    sizes = "--n_layer 1 --n_head 2 --n_embd 16 --block_size 16 --batch_size 4"
+    schedule = "--eval_interval 10 --eval_iters 2 --lr_decay_iters 20 --warmup_iters 2"
+    flags = ["--data", str(corpus), *sizes.split(), *schedule.split()]
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
     assert cli.main(["train", "--out_dir", straight, "--max_iters", "20", *flags]) == 0
     assert cli.main(["train", "--out_dir", stopped, "--max_iters", "10", *flags]) == 0

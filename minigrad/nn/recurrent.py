@@ -116,8 +116,22 @@ class _Recurrent(Module):
     def step(self, x_t: Any, state: State | None = None) -> State:
         raise NotImplementedError
 
+    # The fused op of a layer whose state is one hidden tensor (SimpleRNN, GRU).
+    _fused_op: Any = None
+
     def _fused(self, x: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        raise NotImplementedError
+        """The whole sequence as one node; returns the output and the final state."""
+        output = type(self)._fused_op(
+            x,
+            states[0],
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias,
+            self.activation,
+            self.return_sequences,
+        )
+        final = output[:, -1] if self.return_sequences else output
+        return output, (final,)
 
     def _loop(self, x: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Run `step` over time: the path for an activation the fused op does not know."""
@@ -174,6 +188,8 @@ class SimpleRNN(_Recurrent):
         return_state: also return the final state: forward gives (output, h).
     """
 
+    _fused_op = staticmethod(recurrent_ops.simple_rnn)
+
     def step(self, x_t: Any, state: Tensor | None = None) -> Tensor:
         """One time step: x_t (batch, features) and h_{t-1} (batch, units) -> h_t.
 
@@ -183,19 +199,6 @@ class SimpleRNN(_Recurrent):
         if state is None:
             state = self.zero_state(x_t.shape[0], self.kernel.dtype)
         return self._act(x_t @ self.kernel + state @ self.recurrent_kernel + self.bias)
-
-    def _fused(self, x: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        output = recurrent_ops.simple_rnn(
-            x,
-            states[0],
-            self.kernel,
-            self.recurrent_kernel,
-            self.bias,
-            self.activation,
-            self.return_sequences,
-        )
-        final = output[:, -1] if self.return_sequences else output
-        return output, (final,)
 
 
 class LSTM(_Recurrent):
@@ -275,6 +278,8 @@ class GRU(_Recurrent):
         return_state: also return the final state: forward gives (output, h).
     """
 
+    _fused_op = staticmethod(recurrent_ops.gru)
+
     gates = 3
 
     def _bias_shape(self) -> tuple[int, ...]:
@@ -291,16 +296,3 @@ class GRU(_Recurrent):
         r = F.sigmoid(a[:, u : 2 * u] + m[:, u : 2 * u])
         candidate = self._act(a[:, 2 * u :] + r * m[:, 2 * u :])
         return z * state + (1 - z) * candidate
-
-    def _fused(self, x: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        output = recurrent_ops.gru(
-            x,
-            states[0],
-            self.kernel,
-            self.recurrent_kernel,
-            self.bias,
-            self.activation,
-            self.return_sequences,
-        )
-        final = output[:, -1] if self.return_sequences else output
-        return output, (final,)
