@@ -1,5 +1,6 @@
 """minigrad: a small reverse-mode autograd engine on NumPy, with PyTorch-shaped layers."""
 
+from minigrad import allocator
 from minigrad.autograd import enable_grad, grad, is_grad_enabled, no_grad
 from minigrad.function import Context, Function
 from minigrad.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -103,6 +104,8 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+allocator._apply_default()
 
 # Layers and optimizers load last: they are built on everything above.
 from minigrad import nn, optim  # noqa: E402, F401

@@ -189,6 +189,45 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
+class IndexedGrad:
+    """A gradient that is zero but at `index`, where it is `values`: indexing's backward.
+
+    The graph walk adds `values` into the parent's gradient where they
+    belong instead of first spreading them over a dense array of zeros, so
+    taking several slices of one tensor (queries, keys and values out of one
+    projection) builds one dense gradient rather than one per slice plus sums.
+    `once` says that no element is indexed twice (no integer arrays in the index).
+    """
+
+    __slots__ = ("index", "values", "once")
+
+    def __init__(self, index: Any, values: np.ndarray, once: bool) -> None:
+        self.index, self.values, self.once = index, values, once
+
+
+def _add_indexed(
+    pending: dict[int, Any], owned: set[int], parent: Tensor, part: IndexedGrad
+) -> None:
+    """Add an IndexedGrad into the gradient pending for `parent`."""
+    key = id(parent)
+    dense = pending.get(key)
+    if dense is None:
+        dense = np.zeros(parent.shape, dtype=parent.dtype)
+        if part.once:
+            dense[part.index] = part.values
+            pending[key] = dense
+            owned.add(key)
+            return
+    elif key not in owned:
+        dense = dense.astype(parent.dtype, copy=True)  # never write into an op's result
+    if part.once:
+        dense[part.index] += part.values
+    else:
+        np.add.at(dense, part.index, part.values)  # repeated indices accumulate
+    pending[key] = dense
+    owned.add(key)
+
+
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Nodes reachable from `root` that need a gradient, parents before children."""
     order: list[Tensor] = []
@@ -261,6 +300,9 @@ def run_backward(
             parent_grads = node._backward(node_grad)
         for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
             if parent is None or parent_grad is None or not parent.requires_grad:
+                continue
+            if type(parent_grad) is IndexedGrad:
+                _add_indexed(pending, owned, parent, parent_grad)
                 continue
             parent_grad = sum_to_shape(parent_grad, parent.shape)
             if parent_grad.dtype != parent.dtype:

@@ -17,16 +17,82 @@ from minigrad.ops import lift, normalize_axis, shape_error
 from minigrad.ops.shape import scatter_add
 from minigrad.tensor import Tensor, as_array
 
+# A row whose exponentials, shifted by the array's maximum, sum to less than this is
+# shifted again by its own maximum.
+_SMALL_TOTAL = 1e-15
+
+
+def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """exp(x - shift) along the last axis, with the shift and the row sums (both keepdims).
+
+    Softmax needs a shift per row that keeps exp from overflowing.  The largest
+    element of the whole array does for every row at the cost of one fast
+    reduction, where NumPy takes a maximum along a short last axis one element
+    at a time.  Rows that shift leaves with a sum below 1e-15 (rows far below
+    the rest) are redone with their own maximum, so each row's largest
+    terms stay normal floats.  A row that is all -inf gets shift 0 and sum 0;
+    with a nan or +inf anywhere every row takes its own maximum.
+
+    Returns:
+        (e, shift, total): e = exp(x - shift) is a new array.
+    """
+    top = x.max() if x.size else x.dtype.type(0)
+    if np.isfinite(top):
+        e = np.subtract(x, top)
+        shift = np.full(x.shape[:-1] + (1,), top, dtype=x.dtype)
+        redo = None
+    else:
+        e = np.empty_like(x)
+        shift = np.empty(x.shape[:-1] + (1,), dtype=x.dtype)
+        redo = np.ones(x.shape[:-1], dtype=bool)
+    if redo is None:
+        np.exp(e, out=e)
+        total = _sum_last(e)
+        redo = total[..., 0] < _SMALL_TOTAL
+        if not redo.any():
+            return e, shift, total
+    else:
+        total = np.empty(shift.shape, dtype=x.dtype)
+    rows = x[redo]
+    peak = rows.max(axis=-1, keepdims=True)
+    peak[~np.isfinite(peak)] = 0  # all -inf: exp gives zeros, not nan
+    shift[redo] = peak
+    redone = np.exp(rows - peak)
+    e[redo] = redone
+    total[redo] = _sum_last(redone)
+    return e, shift, total
+
+
+def _sum_last(x: np.ndarray) -> np.ndarray:
+    """x.sum(axis=-1, keepdims=True) as a product with ones, which BLAS does far faster."""
+    if not np.issubdtype(x.dtype, np.floating) or x.shape[-1] == 0:
+        return x.sum(axis=-1, keepdims=True)
+    return (x @ np.ones(x.shape[-1], dtype=x.dtype))[..., None]
+
+
+def _dot_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a * b).sum(axis=-1, keepdims=True) in one pass."""
+    return np.einsum("...j,...j->...", a, b)[..., None]
+
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     x = lift(x)
     axis = normalize_axis(axis, x.ndim)
-    e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
-    s = e / e.sum(axis=axis, keepdims=True)
+    if axis == x.ndim - 1:
+        s, _, total = _exp_rows(x.data)
+        s *= 1 / total
+    else:
+        s = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
+        s /= s.sum(axis=axis, keepdims=True)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         # d softmax: s * (g - sum(g * s))
-        return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
+        if axis == x.ndim - 1:
+            grad = g - _dot_last(g, s)
+        else:
+            grad = g - (g * s).sum(axis=axis, keepdims=True)
+        grad *= s
+        return (grad,)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         s_t = softmax(x, axis)
@@ -38,12 +104,21 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     x = lift(x)
     axis = normalize_axis(axis, x.ndim)
-    shifted = x.data - x.data.max(axis=axis, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    if axis == x.ndim - 1:
+        _, shift, total = _exp_rows(x.data)
+        out = x.data - shift
+        out -= np.log(total)
+    else:
+        out = x.data - x.data.max(axis=axis, keepdims=True)
+        out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         # d log_softmax: g - softmax * sum(g)
-        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+        total = _sum_last(g) if axis == x.ndim - 1 else g.sum(axis=axis, keepdims=True)
+        grad = np.exp(out)
+        grad *= total
+        np.subtract(g, grad, out=grad)
+        return (grad,)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         return (g - softmax(x, axis) * g.sum(axis=axis, keepdims=True),)
@@ -103,10 +178,8 @@ def cross_entropy(
     rows = np.arange(len(t))
     valid = t != ignore_index
     safe_t = np.where(valid, t, 0)
-    shifted = logits.data - logits.data.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    total = e.sum(axis=1, keepdims=True)
-    losses = (np.log(total[:, 0]) - shifted[rows, safe_t]) * valid
+    e, shift, total = _exp_rows(logits.data)
+    losses = (np.log(total[:, 0]) - (logits.data[rows, safe_t] - shift[:, 0])) * valid
     count = int(valid.sum())
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -199,28 +272,50 @@ def layer_norm(
             f"normalized_shape {normalized_shape}"
         )
     axes = tuple(range(x.ndim - k, x.ndim))
+    width = math.prod(normalized_shape)
+    kind = x.dtype.type
+    rows = x.data.reshape(math.prod(x.shape[: x.ndim - k]), width)
+    # Row sums as products with a vector of ones: BLAS sums rows far faster than
+    # a reduction along the last axis does.
+    inv_width = kind(1 / width if width else 0)
+    ones = np.ones(width, dtype=x.dtype)
     # Shifting each row by its first element first centres a constant row to exactly 0.
-    centered = x.data - x.data[(Ellipsis,) + (slice(0, 1),) * k]
-    centered -= centered.mean(axis=axes, keepdims=True)
-    rstd = 1 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + x.dtype.type(eps))
-    xhat = centered * rstd
-    out = xhat
+    centered = rows - rows[:, :1]
+    mean = centered @ ones
+    mean *= inv_width
+    centered -= mean[:, None]
+    variance = np.einsum("ij,ij->i", centered, centered)
+    variance *= inv_width
+    with np.errstate(divide="ignore"):  # eps=0 and a constant row: 1 / 0
+        rstd = (1 / np.sqrt(variance + kind(eps)))[:, None]
+    xhat = np.multiply(centered, rstd, out=centered)
     if weight is not None:
-        out = out * weight.data
-    if bias is not None:
-        out = out + bias.data
+        out = xhat * weight.data.reshape(-1)
+        if bias is not None:
+            out += bias.data.reshape(-1)
+    else:
+        out = xhat if bias is None else xhat + bias.data.reshape(-1)
+    out = out.reshape(x.shape)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        g_xhat = g * weight.data if weight is not None else g
+        g_rows = g.reshape(rows.shape)
+        grad_w = grad_b = None
+        if weight is not None and weight.requires_grad:
+            grad_w = np.einsum("ij,ij->j", g_rows, xhat).reshape(weight.shape)
+        if bias is not None and bias.requires_grad:
+            grad_b = g_rows.sum(axis=0).reshape(bias.shape)
+        if not x.requires_grad:
+            return None, grad_w, grad_b
         # d layer_norm: rstd * (g_xhat - mean(g_xhat) - xhat * mean(g_xhat * xhat))
-        grad_x = rstd * (
-            g_xhat
-            - g_xhat.mean(axis=axes, keepdims=True)
-            - xhat * (g_xhat * xhat).mean(axis=axes, keepdims=True)
-        )
-        grad_w = g * xhat if weight is not None and weight.requires_grad else None
-        grad_b = g if bias is not None and bias.requires_grad else None
-        return grad_x, grad_w, grad_b
+        g_xhat = g_rows * weight.data.reshape(-1) if weight is not None else g_rows.copy()
+        mean_g = g_xhat @ ones
+        mean_g *= inv_width
+        mean_gx = np.einsum("ij,ij->i", g_xhat, xhat)
+        mean_gx *= inv_width
+        g_xhat -= xhat * mean_gx[:, None]
+        g_xhat -= mean_g[:, None]
+        g_xhat *= rstd
+        return g_xhat.reshape(x.shape), grad_w, grad_b
 
     def graph(g: Tensor) -> tuple[Tensor | None, ...]:
         # The same rule in Tensor ops, recomputed from x so it can be differentiated.
@@ -240,6 +335,22 @@ def layer_norm(
     return Tensor._from_op(out, (x, weight, bias), backward, "layer_norm", graph)
 
 
+def _sum_rows_by_index(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """A table of n rows where row i is the sum of the `rows` whose index is i (else zeros).
+
+    Sorts the indices so that each run of equal ones is summed by one reduceat,
+    which is many times faster than np.add.at for rows of a table.
+    """
+    table = np.zeros((n, *rows.shape[1:]), dtype=rows.dtype)
+    if index.size == 0:
+        return table
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    table[sorted_index[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return table
+
+
 def embedding(indices: Any, weight: Tensor) -> Tensor:
     """Rows of `weight` picked by integer `indices`; output shape indices.shape + (dim,)."""
     idx = as_array(indices)
@@ -252,9 +363,7 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     out = weight.data[idx]
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        grad = np.zeros(weight.shape, dtype=g.dtype)
-        np.add.at(grad, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
-        return (grad,)
+        return (_sum_rows_by_index(g.reshape(-1, *weight.shape[1:]), idx.reshape(-1), n),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         return (scatter_add(g, weight.shape, (idx,)),)
@@ -357,33 +466,38 @@ def scaled_dot_product_attention(
     float_mask = mask is not None and np.issubdtype(as_array(mask).dtype, np.floating)
     mask_input = mask if isinstance(mask, Tensor) and float_mask else None
 
-    scores = np.matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., Tq, Tk)
-    scores *= scale
+    square = (t_query, t_key)
     try:
-        full = np.broadcast_shapes(
-            scores.shape, *(m.shape for m in (blocked, additive) if m is not None)
-        )
+        full = np.broadcast_shapes(*(a.shape[:-2] + square for a in (q, k, v)))
+    except ValueError:
+        raise ValueError(
+            f"{name}: the batch axes of q {q.shape}, k {k.shape} and v {v.shape} do not "
+            "broadcast together"
+        ) from None
+    try:
+        full = np.broadcast_shapes(full, *(m.shape for m in (blocked, additive) if m is not None))
     except ValueError:
         raise ValueError(
             f"{name}: mask of shape {as_array(mask).shape} does not broadcast to the "
-            f"scores' shape {scores.shape} (..., Tq, Tk)"
+            f"scores' shape {full} (..., Tq, Tk)"
         ) from None
-    if full != scores.shape:  # the mask has batch axes that q and k lack
-        scores = np.broadcast_to(scores, full).copy()
+    lead = full[:-2]
+    if q.shape[:-2] == k.shape[:-2] == lead:
+        scores = np.matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., Tq, Tk)
+    else:  # the mask or v brings batch axes that q and k lack
+        scores = np.empty(full, dtype=dtype)
+        scores[...] = np.matmul(q.data, np.swapaxes(k.data, -1, -2))
+    scores *= scale
     if additive is not None:
         scores += additive
     if blocked is not None:
         np.copyto(scores, dtype.type(-np.inf), where=blocked)
-    # softmax over the keys, in place
-    peak = scores.max(axis=-1, keepdims=True)
-    peak[~np.isfinite(peak)] = 0  # a row with every key masked: all scores are -inf
-    scores -= peak
-    probs = np.exp(scores, out=scores)
-    total = probs.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1  # ... so its probabilities stay 0 instead of 0 / 0
-    probs /= total
+    # softmax over the keys
+    probs, _, total = _exp_rows(scores)
+    total[total == 0] = 1  # a row with every key masked: probabilities 0, not 0 / 0
+    probs *= 1 / total
     if dropout_p > 0:
-        keep = rng.random(probs.shape, dtype=np.float64 if dtype == np.float64 else np.float32)
+        keep = rng.random(full, dtype=np.float64 if dtype == np.float64 else np.float32)
         keep = (keep >= dropout_p) * dtype.type(1 / (1 - dropout_p))
         dropped = probs * keep
     else:
@@ -391,11 +505,13 @@ def scaled_dot_product_attention(
     out = np.matmul(dropped, v.data)  # (..., Tq, dv)
 
     def grads_from_scores(grad_probs: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        """Gradients of q, k and an additive mask, given the gradient of the probabilities."""
+        """Gradients of q, k and an additive mask, given the gradient of the probabilities.
+
+        Overwrites grad_probs, which is always a fresh array.
+        """
         # d softmax: P * (dP - sum(dP * P)); masked entries have P = 0 and get none.
-        # Written in place: grad_probs is always a fresh array.
         grad_scores = grad_probs
-        grad_scores -= np.einsum("...j,...j->...", grad_probs, probs)[..., None]
+        grad_scores -= _dot_last(grad_probs, probs)
         grad_scores *= probs
         grad_mask = grad_scores if mask_input is not None and mask_input.requires_grad else None
         grad_q = grad_k = None

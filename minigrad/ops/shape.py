@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from minigrad.autograd import IndexedGrad
 from minigrad.ops import lift, lift_pair, normalize_axis, shape_error
 from minigrad.tensor import Axis, Tensor, as_array
 
@@ -121,8 +122,8 @@ def getitem(a: Any, index: Any) -> Tensor:
         raise IndexError(f"index into a tensor of shape {a.shape}: {error}") from None
     once = _picks_each_once(index)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return (_scatter(g, a.shape, index, once),)
+    def backward(g: np.ndarray) -> tuple[IndexedGrad]:
+        return (IndexedGrad(index, g, once),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         return (scatter_add(g, a.shape, index, once),)

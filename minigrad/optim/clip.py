@@ -26,7 +26,8 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
     if not params:
         return 0.0
     arrays = [p.grad.data if isinstance(p.grad, Tensor) else p.grad for p in params]
-    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in arrays))
+    flat = [g.reshape(-1) for g in arrays]  # views, unless a gradient is not contiguous
+    total = math.sqrt(sum(float(np.dot(f, f)) for f in flat))
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for p in params:

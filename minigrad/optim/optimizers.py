@@ -180,6 +180,111 @@ class Adam(Optimizer):
         super().__init__(
             params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         )
+        # Per group: flat exp_avg and exp_avg_sq, offsets, and each parameter's views.
+        self._flat: dict[int, Any] = {}
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient, each group's in one flat pass.
+
+        The moments of a group live in two flat arrays (each parameter's state
+        holds views into them), so the arithmetic runs over all parameters at
+        once.  Groups whose parameters differ in dtype or in
+        step count fall back to one parameter at a time.
+        """
+        for index, group in enumerate(self.param_groups):
+            params, grads = [], []
+            for p in group["params"]:
+                if p.grad is not None:
+                    params.append(p)
+                    grads.append(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
+            if not params:
+                continue
+            if not self._flat_step(index, group, params, grads):
+                for p, grad in zip(params, grads, strict=True):
+                    self._update(p, grad, self.state.setdefault(p, {}), group)
+
+    def _flat_moments(
+        self, index: int, params: list[Tensor]
+    ) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
+        """The group's flat (exp_avg, exp_avg_sq) and offsets, built anew if the states moved."""
+        flat = self._flat.get(index)
+        dtype = params[0].dtype
+        if flat is not None:
+            m, v, offsets, views = flat
+            if len(views) == len(params) and all(
+                self.state.get(p, {}).get("exp_avg") is views[i][0]
+                and self.state[p].get("exp_avg_sq") is views[i][1]
+                for i, p in enumerate(params)
+            ):
+                return m, v, offsets
+        if any(p.dtype != dtype for p in params):
+            return None
+        steps = {self.state.get(p, {}).get("step", 0) for p in params}
+        if len(steps) != 1:
+            return None
+        offsets = [0]
+        for p in params:
+            offsets.append(offsets[-1] + p.size)
+        m = np.zeros(offsets[-1], dtype=dtype)
+        v = np.zeros(offsets[-1], dtype=dtype)
+        views = []
+        for i, p in enumerate(params):
+            state = self.state.setdefault(p, {})
+            m_view = m[offsets[i] : offsets[i + 1]].reshape(p.shape)
+            v_view = v[offsets[i] : offsets[i + 1]].reshape(p.shape)
+            if state:
+                m_view[...] = state["exp_avg"]
+                v_view[...] = state["exp_avg_sq"]
+            else:
+                state["step"] = 0
+            state["exp_avg"], state["exp_avg_sq"] = m_view, v_view
+            views.append((m_view, v_view))
+        self._flat[index] = (m, v, offsets, views)
+        return m, v, offsets
+
+    def _flat_step(
+        self, index: int, group: dict[str, Any], params: list[Tensor], grads: list[np.ndarray]
+    ) -> bool:
+        """One step of the group's params over flat arrays; False if they cannot be flattened."""
+        moments = self._flat_moments(index, params)
+        if moments is None:
+            return False
+        m, v, offsets = moments
+        lr, (beta1, beta2), eps, decay = (
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            group["weight_decay"],
+        )
+        g = np.concatenate([grad.reshape(-1) for grad in grads]).astype(m.dtype, copy=False)
+        if decay and not self.decoupled:
+            for i, p in enumerate(params):
+                g[offsets[i] : offsets[i + 1]] += decay * p.data.reshape(-1)
+        t = self.state[params[0]]["step"] + 1
+        for p in params:
+            self.state[p]["step"] = t
+        kind = m.dtype.type
+        step_size = kind(lr / (1 - beta1**t))
+        inv_correction = kind(1 / math.sqrt(1 - beta2**t))
+        scratch = g * kind(1 - beta1)
+        m *= kind(beta1)
+        m += scratch
+        np.multiply(g, g, out=scratch)
+        scratch *= kind(1 - beta2)
+        v *= kind(beta2)
+        v += scratch
+        # The bias-corrected step, written over g: lr * m_hat / (sqrt(v_hat) + eps)
+        np.sqrt(v, out=scratch)
+        scratch *= inv_correction
+        scratch += kind(eps)
+        np.divide(m, scratch, out=g)
+        g *= step_size
+        shrink = 1 - lr * decay if decay and self.decoupled else None
+        for i, p in enumerate(params):
+            if shrink is not None:
+                p.data *= shrink
+            p.data -= g[offsets[i] : offsets[i + 1]].reshape(p.shape)
+        return True
 
     def _update(
         self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
