@@ -80,7 +80,8 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     axis = normalize_axis(axis, x.ndim)
     if axis == x.ndim - 1:
         s, _, total = _exp_rows(x.data)
-        s *= 1 / total
+        with np.errstate(divide="ignore", invalid="ignore"):  # a row all -inf: nan
+            s *= 1 / total
     else:
         s = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
         s /= s.sum(axis=axis, keepdims=True)
