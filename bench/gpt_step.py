@@ -95,14 +95,20 @@ def summary(name: str, times: list[float]) -> str:
 
 
 def run(
-    iters: int, warmup: int, seed: int, block: int = 5, log: Callable[[str], Any] = print
+    iters: int,
+    warmup: int,
+    seed: int,
+    block: int = 10,
+    settle: int = 3,
+    log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     """Warm up, then time `iters` iterations of each framework in alternating blocks.
 
     Each framework in turn runs `block` consecutive iterations on the same
-    batches.  The first iteration after a switch is left out of the median:
-    NumPy's BLAS threads and PyTorch's OpenMP threads keep spinning for a
-    while after their last call and slow whichever framework runs next.
+    batches.  The first `settle` iterations after a switch are left out of the
+    median: NumPy's BLAS threads and PyTorch's OpenMP threads keep spinning for
+    up to about 0.1 s after their last call and slow whichever framework runs
+    next.
 
     Returns:
         {"minigrad": [ms, ...], "torch": [ms, ...] or None,
@@ -113,7 +119,7 @@ def run(
     frameworks = {"minigrad": steps}
     if torch is not None:
         frameworks["torch"] = torch_step(config, model)
-    settle = 1 if len(frameworks) > 1 else 0  # untimed iterations after each switch
+    settle = settle if len(frameworks) > 1 else 0  # untimed iterations after each switch
     n_blocks = math.ceil(iters / (block - settle))
     rng = np.random.default_rng(seed)
     shape = (BATCH_SIZE, config.block_size)
@@ -163,7 +169,7 @@ def run(
         ratio = statistics.median(times["minigrad"]) / statistics.median(times["torch"])
         log(f"ratio minigrad/torch: {ratio:.2f}x")
         shown = ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in after_switch.items())
-        log(f"first iteration after a switch (left out above): median ms {shown}")
+        log(f"iterations just after a switch (left out above): median ms {shown}")
     return {
         "minigrad": times["minigrad"],
         "torch": times.get("torch"),
@@ -178,15 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random batches")
     parser.add_argument(
-        "--block", type=int, default=5, help="consecutive iterations of one framework per turn"
+        "--block", type=int, default=10, help="consecutive iterations of one framework per turn"
+    )
+    parser.add_argument(
+        "--settle", type=int, default=3, help="untimed iterations after each switch"
     )
     args = parser.parse_args(argv)
-    if args.iters < 1 or args.warmup < 0 or args.block < 2:
+    if args.iters < 1 or args.warmup < 0 or not 0 <= args.settle < args.block:
         parser.error(
-            f"need --iters >= 1, --warmup >= 0 and --block >= 2, got {args.iters}, "
-            f"{args.warmup} and {args.block}"
+            f"need --iters >= 1, --warmup >= 0 and 0 <= --settle < --block, got {args.iters}, "
+            f"{args.warmup}, {args.settle} and {args.block}"
         )
-    run(args.iters, args.warmup, args.seed, args.block)
+    run(args.iters, args.warmup, args.seed, args.block, args.settle)
     return 0
 
 

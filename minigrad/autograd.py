@@ -229,24 +229,26 @@ def _add_indexed(
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes reachable from `root` that need a gradient, parents before children."""
-    order: list[Tensor] = []
-    visited: set[int] = {id(root)}
-    stack: list[tuple[Tensor, int]] = [(root, 0)]
+    """Nodes reachable from `root` that need a gradient, inputs before the ops using them.
+
+    Tensors are numbered as they are created and an op's inputs always exist
+    before its output, so creation order is a topological order.
+    """
+    nodes = [root]
+    seen = {id(root)}
+    stack = [root]
     while stack:
-        node, next_parent = stack.pop()
-        parents = node._parents
-        while next_parent < len(parents):
-            parent = parents[next_parent]
-            next_parent += 1
-            if parent is not None and parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
-                stack.append((node, next_parent))
-                stack.append((parent, 0))
-                break
-        else:
-            order.append(node)
-    return order
+        for parent in stack.pop()._parents:
+            if parent is not None and parent.requires_grad and id(parent) not in seen:
+                seen.add(id(parent))
+                nodes.append(parent)
+                stack.append(parent)
+    nodes.sort(key=_creation_number)
+    return nodes
+
+
+def _creation_number(tensor: Tensor) -> int:
+    return tensor._seq
 
 
 def run_backward(
@@ -304,9 +306,11 @@ def run_backward(
             if type(parent_grad) is IndexedGrad:
                 _add_indexed(pending, owned, parent, parent_grad)
                 continue
-            parent_grad = sum_to_shape(parent_grad, parent.shape)
-            if parent_grad.dtype != parent.dtype:
-                parent_grad = parent_grad.astype(parent.dtype)
+            data = parent.data
+            if parent_grad.shape != data.shape:
+                parent_grad = sum_to_shape(parent_grad, data.shape)
+            if parent_grad.dtype != data.dtype:
+                parent_grad = parent_grad.astype(data.dtype)
             key = id(parent)
             if key not in pending:
                 pending[key] = parent_grad

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -12,6 +13,11 @@ Axis = int | tuple[int, ...] | None
 BackwardFn = Callable[[np.ndarray], Sequence[np.ndarray | None]]
 
 DEFAULT_DTYPE = np.float32
+
+# Every tensor takes the next number at creation.  An op's inputs exist before its
+# output, so walking nodes from the highest number down visits each node before
+# its inputs: the graph walk sorts by it instead of searching depth first.
+_creation_order = itertools.count()
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -54,6 +60,7 @@ class Tensor:
         self._op = ""
         self._freed = False
         self._retains_grad = False
+        self._seq = next(_creation_order)
 
     @classmethod
     def _from_op(
@@ -78,16 +85,19 @@ class Tensor:
         out._op = op
         out._freed = False
         out._retains_grad = False
-        if autograd._grad_enabled and any(p is not None and p.requires_grad for p in parents):
-            out.requires_grad = True
-            out._parents = tuple(parents)
-            out._backward = backward
-            out._graph_backward = graph_backward
-        else:
-            out.requires_grad = False
-            out._parents = ()
-            out._backward = None
-            out._graph_backward = None
+        out._seq = next(_creation_order)
+        if autograd._grad_enabled:
+            for parent in parents:  # a plain loop: this runs for every op, keep it lean
+                if parent is not None and parent.requires_grad:
+                    out.requires_grad = True
+                    out._parents = tuple(parents)
+                    out._backward = backward
+                    out._graph_backward = graph_backward
+                    return out
+        out.requires_grad = False
+        out._parents = ()
+        out._backward = None
+        out._graph_backward = None
         return out
 
     # ---- array facts -------------------------------------------------------------

@@ -15,6 +15,8 @@ from minigrad.tensor import Axis, Tensor
 def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, kept quick
+        return (axis % ndim,)
     if isinstance(axis, int):
         axis = (axis,)
     axes = tuple(normalize_axis(a, ndim) for a in axis)
@@ -43,7 +45,10 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
     axes = _axes(axis, a.ndim)
-    out = np.sum(a.data, axis=axes, keepdims=keepdims)
+    if a.data.dtype.kind == "f":  # the ufunc itself: np.sum's Python wrapper costs more
+        out = np.add.reduce(a.data, axis=axes, keepdims=keepdims)
+    else:
+        out = np.sum(a.data, axis=axes, keepdims=keepdims)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.broadcast_to(_keep(g, axes, keepdims), a.shape),)
