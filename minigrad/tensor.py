@@ -63,6 +63,22 @@ class Tensor:
         self._seq = next(_creation_order)
 
     @classmethod
+    def _constant(cls, data: np.ndarray) -> Tensor:
+        """A tensor of `data` that needs no gradient: Tensor(data) without its checks."""
+        out = cls.__new__(cls)
+        out.data = data
+        out.requires_grad = False
+        out.grad = None
+        out._parents = ()
+        out._backward = None
+        out._graph_backward = None
+        out._op = ""
+        out._freed = False
+        out._retains_grad = False
+        out._seq = next(_creation_order)
+        return out
+
+    @classmethod
     def _from_op(
         cls,
         data: np.ndarray,

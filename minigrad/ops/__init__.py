@@ -19,12 +19,13 @@ def lift(value: Any, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float)):
-        if like is not None and np.issubdtype(like.dtype, np.floating):
-            return Tensor(np.asarray(value, dtype=like.dtype))
+        # Built without Tensor.__init__'s checks: a Python number makes a plain constant.
+        if like is not None and like.data.dtype.kind == "f":
+            return Tensor._constant(np.asarray(value, dtype=like.data.dtype))
         if isinstance(value, float):
-            return Tensor(np.asarray(value, dtype=DEFAULT_DTYPE))
+            return Tensor._constant(np.asarray(value, dtype=DEFAULT_DTYPE))
         if like is not None:
-            return Tensor(np.asarray(value, dtype=like.dtype))
+            return Tensor._constant(np.asarray(value, dtype=like.data.dtype))
     return Tensor(as_array(value))
 
 

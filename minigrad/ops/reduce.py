@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,18 @@ def _keep(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     return g if keepdims else np.expand_dims(g, axes)
 
 
+def _expand(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`g` broadcast to `shape`: a read-only view, or a copy for results of up to 4096
+    elements, where filling a new array costs less than np.broadcast_to's setup."""
+    if g.shape == shape:
+        return g
+    if math.prod(shape) > 4096:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     """`shape` with the reduced axes set to 1: a reduction's result with keepdims."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -51,7 +64,7 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
         out = np.sum(a.data, axis=axes, keepdims=keepdims)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return (np.broadcast_to(_keep(g, axes, keepdims), a.shape),)
+        return (_expand(_keep(g, axes, keepdims), a.shape),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         return (g.reshape(_kept_shape(a.shape, axes)).broadcast_to(a.shape),)
@@ -66,7 +79,7 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     scale = 1 / builtins.max(_count(a.shape, axes), 1)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return (np.broadcast_to(_keep(g * scale, axes, keepdims), a.shape),)
+        return (_expand(_keep(g * scale, axes, keepdims), a.shape),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         return ((g.reshape(_kept_shape(a.shape, axes)) * scale).broadcast_to(a.shape),)
