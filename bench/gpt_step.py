@@ -1,6 +1,6 @@
 """Time one GPT training iteration in minigrad and in PyTorch, same weights, same batches.
 
-    python bench/gpt_step.py [--iters 50] [--warmup 5] [--block 5]
+    python bench/gpt_step.py [--iters 50] [--warmup 5] [--block 10] [--settle 3]
 
 An iteration is what models/train.py does each step: forward with loss,
 backward, clip the gradient norm to 1.0, an AdamW step over two parameter
