@@ -52,10 +52,26 @@ def _open(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; expected a .npz file written by minigrad.save")
+    with open(path, "rb") as f:
+        start = f.read(4)
+    if start != b"PK\x03\x04":  # every .npz is a zip archive
+        raise ValueError(
+            f"{path} is not a .npz archive (it does not begin like a zip file); "
+            "expected a file written by minigrad.save"
+        )
     try:
         return np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+        raise ValueError(f"{path} is not a readable .npz file ({_plainly(error)})") from None
+
+
+def _plainly(error: BaseException) -> str:
+    """NumPy's reason, except that pickled data is named as such: it is never loaded."""
+    if "pickle" in str(error):
+        return "it holds pickled Python objects, which are never loaded"
+    return str(error)
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -64,7 +80,7 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
         try:
             return {name: archive[name] for name in archive.files if name != METADATA_KEY}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{path} is damaged: {error}") from None
+            raise ValueError(f"{path} is damaged: {_plainly(error)}") from None
 
 
 def load_metadata(path: str | os.PathLike) -> dict:
@@ -75,4 +91,4 @@ def load_metadata(path: str | os.PathLike) -> dict:
         try:
             return json.loads(str(archive[METADATA_KEY]))
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{path} has damaged metadata: {error}") from None
+            raise ValueError(f"{path} has damaged metadata: {_plainly(error)}") from None

@@ -117,10 +117,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    given = len(tokenizer.encode(args.text))
+    if given > len(labels):
+        print(
+            f"note: --text is {given} tokens long; showing its last {len(labels)}, the "
+            "model's context (block_size)"
+        )
     print(f"{len(labels)} tokens, {len(weights)} layers of {weights[0].shape[0]} heads")
     path = Path(args.plot_dir or args.out_dir) / "attention.png"
     try:
         draw_attention(labels, weights, path)
+    except OSError as error:
+        flag = "--plot_dir" if args.plot_dir else "--out_dir"
+        print(
+            f"error: {flag} {str(path.parent)!r}: cannot write {path.name} there "
+            f"({error.strerror or error}); expected a folder that can be created or written",
+            file=sys.stderr,
+        )
+        return 2
     except ImportError:
         for line in describe_attention(labels, weights, args.top):
             print(line)

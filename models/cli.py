@@ -10,6 +10,7 @@ import sys
 from typing import Sequence
 
 from models import attention_view, sample, train, word_senses
+from models.commands import end_quietly
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = {"train": train, "sample": sample, "attention": attention_view, "senses": word_senses}[
         parsed.command
     ]
-    return module.main(rest if command == parsed.command else args[1:])
+    return end_quietly(lambda: module.main(rest if command == parsed.command else args[1:]))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ status 2, as argparse does for malformed flags.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from typing import Any, Callable, Mapping, Sequence
@@ -78,3 +79,22 @@ def run_command(
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def end_quietly(main: Callable[[], int]) -> int:
+    """Run a command's `main`, turning Ctrl-C and a closed output into exit statuses.
+
+    Ctrl-C prints one line and gives 130, as a shell does (training catches it
+    earlier, to save a checkpoint first).  When the reader of the output goes
+    away, as `| head` does, the command stops without a traceback and gives 1.
+    """
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that flushing it at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -17,6 +17,8 @@ def default_corpus() -> Path:
 def load_text(path: str | os.PathLike | None = None) -> str:
     """Read a UTF-8 text file (the bundled corpus when `path` is None)."""
     path = Path(path) if path is not None else default_corpus()
+    if path.is_dir():
+        raise FileNotFoundError(f"--data: {path} is a folder; expected a UTF-8 text file")
     if not path.is_file():
         raise FileNotFoundError(f"--data: no file at {path}")
     try:

@@ -25,13 +25,23 @@ def pyplot() -> Any | None:
 
 
 def save_figure(figure: Any, out_dir: str | Path, name: str) -> Path:
-    """Write `figure` to out_dir/name (creating the folder), close it, and return the path."""
-    path = Path(out_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    """Write `figure` to out_dir/name (creating the folder), close it, and return the path.
+
+    Raises ValueError naming --out_dir when the folder cannot be made or written.
+    """
     import matplotlib.pyplot as plt
 
-    plt.close(figure)
+    path = Path(out_dir) / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+    except OSError as error:
+        raise ValueError(
+            f"--out_dir {str(out_dir)!r}: cannot write {path} there "
+            f"({error.strerror or error}); expected a folder that can be created or written"
+        ) from None
+    finally:
+        plt.close(figure)
     return path
 
 

@@ -17,6 +17,7 @@ import sys
 from typing import Sequence
 
 from models import hidden_space, lorenz, menu, vanishing
+from models.commands import end_quietly
 
 EXAMPLES = {
     "lorenz": (lorenz, "forecast the Lorenz system's x coordinate with a SimpleRNN"),
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser.parse_args(args)  # checks the flags, and answers --help, before anything runs
     module, _ = EXAMPLES[args[0]]
-    return module.main(args[1:])
+    return end_quietly(lambda: module.main(args[1:]))
 
 
 if __name__ == "__main__":

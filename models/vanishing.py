@@ -26,6 +26,7 @@ so that the states are typical rather than the zeros a sequence starts from.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -92,14 +93,14 @@ def decay_factor(norms: np.ndarray) -> float:
 
     Below 1 the gradient vanishes by that factor per step; above 1 it explodes.
     Step 0 is left out: it is |v| itself, before any Jacobian.  Norms that
-    underflowed to 0 are left out too.
+    underflowed to 0 are left out too.  When fewer than two norms are left,
+    the gradient died within a step or two (a saturated tanh passes none):
+    the factor is 0, or inf if it overflowed instead.
     """
     t = np.arange(len(norms))
     usable = (t >= 1) & (norms > 0) & np.isfinite(norms)
     if usable.sum() < 2:
-        raise ValueError(
-            f"decay_factor: needs at least two positive norms after step 0, got {norms}"
-        )
+        return 0.0 if np.isfinite(norms[1:]).all() else math.inf
     slope = np.polyfit(t[usable], np.log(norms[usable]), 1)[0]
     return float(np.exp(slope))
 

@@ -379,3 +379,44 @@ def test_resuming_with_a_generator_state_of_another_kind_exits_2_naming_the_file
 
     err = capsys.readouterr().err
     assert f"--resume: {tmp_path / 'ckpt.npz'} is damaged: its optimizer or generator" in err
+
+
+def test_a_corpus_path_that_is_a_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"--data: .* is a folder; expected a UTF-8"):
+        load_text(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (bytes(range(256)) * 4, "is not a .npz archive (it does not begin like a zip file)"),
+        (b"", "is not a .npz archive"),
+        (b"PK\x03\x04 and then nothing", "is not a readable .npz file"),
+    ],
+)
+def test_a_file_that_is_not_a_checkpoint_is_named_without_mention_of_unpickling(
+    tmp_path, content, expected
+):
+    path = tmp_path / "ckpt.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(expected)) as raised:
+        mg.load(path)
+    assert "allow_pickle" not in str(raised.value)
+    with pytest.raises(ValueError, match="is a folder; expected a .npz file"):
+        mg.load(tmp_path)
+
+
+def test_an_archive_of_pickled_objects_is_refused_as_such(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, a=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="pickled Python objects, which are never loaded"):
+        mg.load(path)
+
+
+def test_a_plot_folder_that_is_a_file_is_named_by_its_flag(tmp_path):
+    plotting = pytest.importorskip("models.plotting")
+    plt = pytest.importorskip("matplotlib.pyplot")
+    blocker = tmp_path / "plots"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(ValueError, match=r"--out_dir '.*plots': cannot write .*menu.png"):
+        plotting.save_figure(plt.figure(), blocker, "menu.png")

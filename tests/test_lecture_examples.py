@@ -181,6 +181,11 @@ def test_decay_factor_of_a_geometric_sequence_is_its_ratio():
     assert vanishing.decay_factor(np.r_[1.0, 3.0 * 1.2 ** np.arange(10)]) == pytest.approx(1.2)
 
 
+def test_a_gradient_that_dies_at_once_has_factor_zero_and_one_that_overflows_inf():
+    assert vanishing.decay_factor(np.r_[1.0, 0.3, np.zeros(10)]) == 0.0
+    assert vanishing.decay_factor(np.r_[1.0, 1e30, np.full(10, np.inf)]) == np.inf
+
+
 def test_scaling_the_recurrent_kernel_sets_each_gates_spectral_norm():
     minigrad.manual_seed(0)
     layer = minigrad.nn.LSTM(3, 5)

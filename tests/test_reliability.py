@@ -266,3 +266,39 @@ def test_sigint_to_the_training_command_saves_and_resume_continues_from_there(tm
         f"iter {stopped_at}: loss "
     )
     assert resumed["iter_num"] == stopped_at + 3
+
+
+END_QUIETLY = """
+import sys
+from models.commands import end_quietly
+
+def talk():
+    for i in range(1_000_000):
+        print("line", i)
+    return 0
+
+sys.exit(end_quietly(talk))
+"""
+
+
+def test_a_command_whose_reader_goes_away_stops_with_status_1_and_no_traceback():
+    process = subprocess.Popen(
+        [sys.executable, "-c", END_QUIETLY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline() == b"line 0\n"
+    process.stdout.close()  # what `| head -1` does after its line
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err == b""
+
+
+def test_ctrl_c_in_a_command_gives_status_130_and_one_line(capsys):
+    from models.commands import end_quietly
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert end_quietly(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted\n"
