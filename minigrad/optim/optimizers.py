@@ -264,8 +264,10 @@ class Adam(Optimizer):
         for p in params:
             self.state[p]["step"] = t
         kind = m.dtype.type
-        step_size = kind(lr / (1 - beta1**t))
-        inv_correction = kind(1 / math.sqrt(1 - beta2**t))
+        # lr * m_hat / (sqrt(v_hat) + eps) = (lr / c1 * c2) * m / (sqrt(v) + eps * c2),
+        # with c1 = 1 - beta1^t and c2 = sqrt(1 - beta2^t): one pass fewer.
+        correction = math.sqrt(1 - beta2**t)
+        step_size = kind(lr / (1 - beta1**t) * correction)
         scratch = g * kind(1 - beta1)
         m *= kind(beta1)
         m += scratch
@@ -273,10 +275,9 @@ class Adam(Optimizer):
         scratch *= kind(1 - beta2)
         v *= kind(beta2)
         v += scratch
-        # The bias-corrected step, written over g: lr * m_hat / (sqrt(v_hat) + eps)
+        # The bias-corrected step, written over g.
         np.sqrt(v, out=scratch)
-        scratch *= inv_correction
-        scratch += kind(eps)
+        scratch += kind(eps * correction)
         np.divide(m, scratch, out=g)
         g *= step_size
         shrink = 1 - lr * decay if decay and self.decoupled else None
