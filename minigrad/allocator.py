@@ -10,7 +10,8 @@ the peak memory is unchanged, but the process keeps it until it exits, as
 PyTorch's caching allocators do.
 
 `import minigrad` applies this once on glibc systems unless the environment
-variable MINIGRAD_SYSTEM_MALLOC is set to 1.  Elsewhere it does nothing.
+variable MINIGRAD_SYSTEM_MALLOC is set to 1 (or true, yes, on).  Elsewhere it
+does nothing.
 """
 
 from __future__ import annotations
@@ -51,5 +52,8 @@ def reuse_freed_memory() -> bool:
 
 
 def _apply_default() -> None:
-    if os.environ.get("MINIGRAD_SYSTEM_MALLOC", "") != "1":
+    if os.environ.get("MINIGRAD_SYSTEM_MALLOC", "").strip().lower() not in TRUE_WORDS:
         reuse_freed_memory()
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")

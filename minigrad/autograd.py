@@ -181,6 +181,8 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra < 0:  # fewer axes than the input: not a broadcast of it; the caller reports
+        return grad
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
@@ -309,6 +311,12 @@ def run_backward(
             data = parent.data
             if parent_grad.shape != data.shape:
                 parent_grad = sum_to_shape(parent_grad, data.shape)
+                if parent_grad.shape != data.shape:
+                    raise RuntimeError(
+                        f"the backward of {node._op!r} gave a gradient of shape "
+                        f"{tuple(parent_grad.shape)} for an input of shape {data.shape}; "
+                        "expected the input's shape"
+                    )
             if parent_grad.dtype != data.dtype:
                 parent_grad = parent_grad.astype(data.dtype)
             key = id(parent)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
-import tempfile
+import secrets
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,19 +25,32 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
     crash mid-write leaves any earlier file at `path` whole.
     """
     path = Path(path)
-    arrays = {
-        name: value.data if isinstance(value, Tensor) else np.asarray(value)
-        for name, value in state.items()
-    }
-    for name, array in arrays.items():
+    if path.is_dir():
+        raise IsADirectoryError(f"save: {path} is a folder; expected a file path to write")
+    arrays = {}
+    for name, value in state.items():
+        if name == METADATA_KEY:
+            raise ValueError(
+                f"save: the name {METADATA_KEY!r} is reserved for the metadata; rename that array"
+            )
+        try:
+            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        except ValueError as error:
+            raise TypeError(
+                f"save: {name!r} is not an array ({type(value).__name__}: {error}); "
+                "expected arrays or Tensors, one per name"
+            ) from None
         if array.dtype == object:
             raise TypeError(
-                f"save: {name!r} is an object array, which .npz cannot hold without pickle"
+                f"save: {name!r} is an object array ({type(value).__name__}), which .npz "
+                "cannot hold without pickle; expected arrays or Tensors, one per name"
             )
+        arrays[name] = array
     if metadata is not None:
         arrays[METADATA_KEY] = np.array(json.dumps(metadata))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    started = time.time()
+    handle, tmp = _create_temporary(path)
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez(f, **arrays)
@@ -46,6 +61,42 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _remove_stale_temporaries(path, started)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """Open a new file beside `path` for writing: (descriptor, name).
+
+    Made with mode 0666 less the umask, as `open` would make `path` itself
+    (tempfile.mkstemp would make it 0600).
+    """
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+
+# Temporary files this much older than a successful save are leftovers of killed saves.
+STALE_SECONDS = 60
+
+
+def _remove_stale_temporaries(path: Path, before: float) -> None:
+    """Delete temporary files that earlier saves to `path` left when they were killed.
+
+    A save cleans up after itself unless the process dies mid-write (SIGKILL,
+    power loss).  Files last written well before this save began are such
+    leftovers; a save still writing elsewhere keeps touching its file.
+    """
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < before - STALE_SECONDS:
+                leftover.unlink()
+        except OSError:  # gone already, or not ours to remove
+            pass
 
 
 def _open(path: str | os.PathLike) -> Any:

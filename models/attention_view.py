@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from models.commands import DefaultsShown
 from models.gpt import GPT
 from models.sample import load_model
 
@@ -94,7 +95,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="minigrad-gpt attention",
         description="Draw the attention weights of a trained GPT on a text.",
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsShown
     parser.add_argument("--out_dir", default="out-shakespeare-char", help="folder holding ckpt.npz")
     parser.add_argument("--text", default="ROMEO:\nBut soft, what light", help="the text to run")
     parser.add_argument(

@@ -25,6 +25,15 @@ def parse_floats(text: str) -> tuple[float, ...]:
         ) from None
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each flag's default, except a None, which its text explains."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_flags(
     parser: argparse.ArgumentParser,
     settings: type,
@@ -36,7 +45,7 @@ def add_flags(
     A bool field becomes a switch; a tuple of numbers, a comma-separated list;
     a field whose default is None takes a string.
     """
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsShown
     defaults = settings()
     for f in fields(settings):
         default = getattr(defaults, f.name)
@@ -55,10 +64,10 @@ def add_flags(
 
 
 def require_positive(settings: Any, names: Sequence[str]) -> None:
-    """Raise ValueError naming the first of `names` whose value is not above zero."""
+    """Raise ValueError naming the first of `names` whose value is not a finite number > 0."""
     for name in names:
         value = getattr(settings, name)
-        if not value > 0:  # also refuses nan
+        if not 0 < value < float("inf"):  # also refuses nan
             raise ValueError(f"--{name} must be positive, got {value}")
 
 

@@ -145,8 +145,7 @@ def validate(config: HiddenSpaceConfig) -> None:
     )
     if config.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {config.epochs}")
-    if config.learning_rate <= 0:
-        raise ValueError(f"--learning_rate must be positive, got {config.learning_rate}")
+    require_positive(config, ("learning_rate",))
     if config.units < 3 or config.look_back < 3:
         raise ValueError(
             f"--units ({config.units}) and --look_back ({config.look_back}) must be at least "

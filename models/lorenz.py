@@ -299,8 +299,7 @@ def validate(config: LorenzConfig) -> None:
     )
     if config.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {config.epochs}")
-    if config.learning_rate <= 0:
-        raise ValueError(f"--learning_rate must be positive, got {config.learning_rate}")
+    require_positive(config, ("learning_rate",))
 
 
 def run(config: LorenzConfig, log: Callable[[str], Any] = print) -> dict[str, Any]:

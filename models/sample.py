@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from models.checkpoint import load_checkpoint, restore_model
+from models.commands import DefaultsShown
 from models.gpt import GPT, GPTConfig
 from models.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_dict
 
@@ -27,7 +28,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(
         prog="minigrad-gpt sample", description="Generate text from a trained GPT."
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsShown
     parser.add_argument("--out_dir", default="out-shakespeare-char", help="folder holding ckpt.npz")
     parser.add_argument(
         "--start",

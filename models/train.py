@@ -37,11 +37,18 @@ from models.checkpoint import (
     restore_model,
     save_checkpoint,
 )
+from models.commands import DefaultsShown
 from models.data import get_batch, load_text, split_ids
 from models.gpt import GPT, POS_ENCODINGS, GPTConfig
 from models.tokenizers import build_tokenizer, tokenizer_from_dict
 
 MODEL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "pos_encoding")
+# Other settings a resumed run cannot change, and what they fix.
+RESUME_FIXED = {
+    "tokenizer": "tokenizer",
+    "vocab_size": "tokenizer",
+    "seed": "random generators, which continue where they stopped",
+}
 
 
 @dataclass
@@ -168,7 +175,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(
         prog="minigrad-gpt train", description="Train a GPT with minigrad."
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsShown
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
@@ -439,7 +446,7 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
                         iter_num, "the evaluated loss is not finite", named, last_saved
                     )
                 best_val_loss = min(best_val_loss, last_eval["val"])
-                if iter_num > 0:
+                if iter_num > 0 or iter_num >= config.max_iters:
                     save()
                 t0 = time.perf_counter()
             if iter_num >= config.max_iters:
@@ -502,15 +509,22 @@ def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
         raise ValueError("--resume continues the checkpoint and --overwrite replaces it: pick one")
     _, metadata = load_checkpoint(config.out_dir)
     saved = metadata["train"]
-    for name in MODEL_FIELDS:
+    for name in (*MODEL_FIELDS, *RESUME_FIXED):
         if name in given and name in saved and getattr(config, name) != saved[name]:
+            what = "model" if name in MODEL_FIELDS else RESUME_FIXED[name]
             raise ValueError(
-                f"--{name}: a resumed run keeps the checkpoint's model ({name}={saved[name]!r}); "
+                f"--{name}: a resumed run keeps the checkpoint's {what} ({name}={saved[name]!r}); "
                 f"got {getattr(config, name)!r}"
             )
     for f in fields(TrainConfig):
         if f.name not in given and f.name in saved and f.name not in ("resume", "overwrite"):
             setattr(config, f.name, saved[f.name])
+    done = metadata["iter_num"]
+    if config.max_iters <= done:
+        raise ValueError(
+            f"--max_iters {config.max_iters}: the checkpoint in {config.out_dir} is already at "
+            f"iteration {done}, so there is nothing to train; give a larger --max_iters"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

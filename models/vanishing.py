@@ -169,7 +169,7 @@ def validate(config: VanishingConfig) -> None:
         raise ValueError(f"--steps must be at least 2 to fit a decay, got {config.steps}")
     if config.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {config.warmup}")
-    if not config.scales or any(s <= 0 for s in config.scales):
+    if not config.scales or any(not 0 < s < math.inf for s in config.scales):
         raise ValueError(f"--scales must be positive numbers, got {config.scales}")
     if not config.forget_biases:
         raise ValueError("--forget_biases needs at least one number")

@@ -27,6 +27,7 @@ import numpy as np
 import minigrad
 from minigrad import Tensor, nn, optim
 from minigrad.nn import functional as F
+from models.commands import DefaultsShown
 
 WORD = "apple"
 # Each sense: who, what they did, the words just before "apple", what follows it.
@@ -170,7 +171,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="minigrad-gpt senses",
         description="Train one attention layer and watch it separate two senses of 'apple'.",
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = DefaultsShown
     parser.add_argument("--steps", type=int, default=200, help="training steps")
     parser.add_argument("--batch_size", type=int, default=64, help="sentences per step")
     parser.add_argument("--seed", type=int, default=0, help="seed for sentences and weights")

@@ -333,3 +333,19 @@ def test_graph_after_backward_says_the_inputs_were_freed():
     assert loss.graph().count("->") == 3  # x enters mul twice
     loss.backward()
     assert "inputs freed by backward" in loss.graph()
+
+
+@pytest.mark.parametrize("bad", [lambda g: g[:1], lambda g: g[:, :1], lambda g: g.sum()])
+def test_a_function_whose_backward_returns_the_wrong_shape_is_named(bad):
+    class Wrong(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return bad(g)
+
+    x = mg.Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"gave a gradient of shape .* input of shape \(2, 3\)"):
+        Wrong.apply(x).sum().backward()

@@ -359,7 +359,8 @@ def test_resuming_from_a_damaged_checkpoint_exits_2_naming_the_file_and_the_dama
     mg.save(arrays, damaged, metadata=metadata)
     before = damaged.read_bytes()
 
-    assert cli.main(["train", "--resume", "--out_dir", str(damaged.parent)]) == 2
+    resume = ["train", "--resume", "--max_iters", "4", "--out_dir", str(damaged.parent)]
+    assert cli.main(resume) == 2
 
     err = capsys.readouterr().err
     assert f"error: {damaged}" in err and expected in err
@@ -375,7 +376,7 @@ def test_resuming_with_a_generator_state_of_another_kind_exits_2_naming_the_file
     metadata["rng"]["data"] = {"bit_generator": "MT19937", "state": {}}
     mg.save(arrays, tmp_path / "ckpt.npz", metadata=metadata)
 
-    assert cli.main(["train", "--resume", "--out_dir", str(tmp_path)]) == 2
+    assert cli.main(["train", "--resume", "--max_iters", "4", "--out_dir", str(tmp_path)]) == 2
 
     err = capsys.readouterr().err
     assert f"--resume: {tmp_path / 'ckpt.npz'} is damaged: its optimizer or generator" in err
@@ -420,3 +421,55 @@ def test_a_plot_folder_that_is_a_file_is_named_by_its_flag(tmp_path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(ValueError, match=r"--out_dir '.*plots': cannot write .*menu.png"):
         plotting.save_figure(plt.figure(), blocker, "menu.png")
+
+
+@pytest.mark.parametrize(
+    "state, error, expected",
+    [
+        ({"__metadata__": np.arange(3)}, ValueError, "'__metadata__' is reserved"),
+        ({"opt": {"lr": 0.1}}, TypeError, "save: 'opt' is an object array (dict)"),
+        ({"ragged": [[1.0], [1.0, 2.0]]}, TypeError, "save: 'ragged' is not an array"),
+    ],
+)
+def test_save_names_an_entry_it_cannot_store(tmp_path, state, error, expected):
+    with pytest.raises(error, match=re.escape(expected)):
+        mg.save(state, tmp_path / "out.npz")
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_save_to_a_folder_names_the_folder(tmp_path):
+    with pytest.raises(IsADirectoryError, match=re.escape(f"save: {tmp_path} is a folder")):
+        mg.save({"x": np.ones(2)}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda ps: mg.optim.Adam(ps, lr=float("nan")), "Adam: lr must be a finite number >= 0"),
+        (lambda ps: mg.optim.SGD(ps, lr=float("inf")), "SGD: lr must be a finite number >= 0"),
+        (lambda ps: mg.optim.AdamW(ps, eps=float("nan")), "AdamW: eps must be >= 0, got nan"),
+        (lambda ps: mg.optim.SGD(ps, momentum=float("nan")), "SGD: momentum must be >= 0"),
+    ],
+)
+def test_optimizers_refuse_hyperparameters_that_are_not_numbers(make, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make([mg.Tensor(np.ones(2), requires_grad=True)])
+
+
+@pytest.mark.parametrize("kind", [mg.optim.SGD, mg.optim.Adam, mg.optim.AdamW])
+def test_a_gradient_of_another_shape_is_named_before_anything_changes(kind):
+    first = mg.Tensor(np.ones(2), requires_grad=True)
+    second = mg.Tensor(np.ones((2, 3)), requires_grad=True)
+    optimizer = kind([first, second], lr=0.1)
+    first.grad, second.grad = np.ones(2), np.ones(3)  # (3,) would broadcast over (2, 3)
+    with pytest.raises(ValueError, match=re.escape("parameter 1 has shape (2, 3) but its .grad")):
+        optimizer.step()
+    np.testing.assert_array_equal(first.data, np.ones(2))
+    np.testing.assert_array_equal(second.data, np.ones((2, 3)))
+
+
+def test_an_adam_state_dict_is_refused_by_sgd():
+    params = [mg.Tensor(np.ones(2), requires_grad=True)]
+    saved = mg.optim.Adam(params).state_dict()
+    with pytest.raises(ValueError, match=r"settings \['betas', 'eps'\] that SGD does not take"):
+        mg.optim.SGD(params).load_state_dict(saved)

@@ -329,6 +329,20 @@ def test_a_bad_flag_is_refused_naming_it_what_it_got_and_what_was_expected(capsy
     assert "--forecast_steps: 900 steps do not fit in the" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["lorenz", "--learning_rate", "nan"], "--learning_rate must be positive, got nan"),
+        (["hidden-space", "--learning_rate", "inf"], "--learning_rate must be positive, got inf"),
+        (["menu", "--learning_rate", "nan"], "--learning_rate must be positive, got nan"),
+        (["vanishing", "--scales", "1,nan"], "--scales must be positive numbers, got (1.0, nan)"),
+    ],
+)
+def test_a_learning_rate_or_scale_that_is_not_a_finite_number_is_refused(argv, expected, capsys):
+    assert rnn_cli.main(argv) == 2
+    assert expected in capsys.readouterr().err
+
+
 def test_an_example_also_runs_as_a_python_module(tmp_path):
     result = subprocess.run(
         [

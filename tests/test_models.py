@@ -217,6 +217,33 @@ def test_resume_refuses_a_different_model_shape_or_overwrite(tmp_path, corpus, c
     assert "pick one" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--tokenizer", "bpe"], "--tokenizer: a resumed run keeps the checkpoint's tokenizer"),
+        (["--seed", "5"], "--seed: a resumed run keeps the checkpoint's random generators"),
+        (["--max_iters", "2"], "--max_iters 2: the checkpoint in"),
+    ],
+)
+def test_resume_refuses_another_tokenizer_or_seed_and_a_run_with_nothing_left(
+    tmp_path, corpus, capsys, flags, expected
+):
+    out = str(tmp_path / "run")
+    run(tmp_path, corpus, max_iters=2, eval_interval=2)
+    before = (tmp_path / "run" / "ckpt.npz").read_bytes()
+    grow = [] if "--max_iters" in flags else ["--max_iters", "4"]
+    assert cli.main(["train", "--out_dir", out, "--resume", *grow, *flags]) == 2
+    assert expected in capsys.readouterr().err
+    assert (tmp_path / "run" / "ckpt.npz").read_bytes() == before
+
+
+def test_zero_iterations_evaluate_the_initial_model_and_save_it(tmp_path, corpus):
+    _, lines = run(tmp_path, corpus, max_iters=0, eval_interval=2)
+    _, metadata = load_checkpoint(tmp_path / "run")
+    assert metadata["iter_num"] == 0
+    assert any(line.startswith("step 0: train loss ") for line in lines)
+
+
 def test_sampling_refuses_a_temperature_that_is_not_a_number(tmp_path, corpus, capsys):
     run(tmp_path, corpus, max_iters=2, eval_interval=2)
     argv = ["sample", "--out_dir", str(tmp_path / "run"), "--temperature", "nan"]

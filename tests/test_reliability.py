@@ -302,3 +302,23 @@ def test_ctrl_c_in_a_command_gives_status_130_and_one_line(capsys):
 
     assert end_quietly(interrupted) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_save_has_the_usual_file_mode_and_clears_leftovers_of_killed_saves(tmp_path):
+    from minigrad import serialization
+
+    path = tmp_path / "ckpt.npz"
+    old = tmp_path / ".ckpt.npz.dead1234.tmp"
+    recent = tmp_path / ".ckpt.npz.busy5678.tmp"
+    for leftover in (old, recent):
+        leftover.write_bytes(b"half a checkpoint")
+    long_ago = time.time() - serialization.STALE_SECONDS - 10
+    os.utime(old, (long_ago, long_ago))
+    umask = os.umask(0o022)
+    try:
+        serialization.save({"x": np.ones(3)}, path)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not old.exists()  # a killed save's leftover
+    assert recent.exists()  # may belong to a save still writing

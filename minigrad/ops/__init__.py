@@ -30,11 +30,23 @@ def lift(value: Any, like: Tensor | None = None) -> Tensor:
 
 
 def lift_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Lift two operands, letting whichever is a Tensor set a scalar's dtype."""
+    """Lift two operands, letting whichever is a Tensor set a scalar's dtype.
+
+    A floating tensor with an integer or boolean one computes in the floating
+    tensor's dtype, as in PyTorch (NumPy would give float64 for float32 and int64).
+    """
     if isinstance(a, Tensor):
-        return a, lift(b, a)
-    b = lift(b)
-    return lift(a, b), b
+        b = lift(b, a)
+    else:
+        b = lift(b)
+        a = lift(a, b)
+    kind_a, kind_b = a.data.dtype.kind, b.data.dtype.kind
+    if kind_a != kind_b:
+        if kind_a == "f" and kind_b in "biu":
+            b = Tensor._constant(b.data.astype(a.data.dtype))
+        elif kind_b == "f" and kind_a in "biu":
+            a = Tensor._constant(a.data.astype(b.data.dtype))
+    return a, b
 
 
 def shape_error(op: str, a: Tensor, b: Tensor, detail: str = "") -> ValueError:

@@ -70,6 +70,8 @@ def pow(base: Any, exponent: Any) -> Tensor:
     """base ** exponent, differentiable in both; the exponent may be a Python number.
 
     Like exp, it overflows to inf without a warning, and so may its gradient.
+    Where the exponent is 0 the base's gradient is 0, also at base 0 (0 * 0^-1), as
+    in PyTorch.
     """
     base, exponent = lift_pair(base, exponent)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -81,6 +83,9 @@ def pow(base: Any, exponent: Any) -> Tensor:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if base.requires_grad:
                 grad_base = g * p * np.power(b, p - 1)
+                singular = (p == 0) & (b == 0)  # 0 * 0^-1: x ** 0 is flat, so 0 there too
+                if singular.any():
+                    grad_base = np.where(singular, 0, grad_base).astype(grad_base.dtype)
             if exponent.requires_grad:
                 # d(b^p)/dp = b^p log b, taken as 0 where b == 0 (the limit for p > 0)
                 grad_exponent = g * np.where(b == 0, 0, out * np.log(np.where(b == 0, 1, b)))
@@ -91,6 +96,11 @@ def pow(base: Any, exponent: Any) -> Tensor:
         grad_exponent = None
         with np.errstate(divide="ignore", invalid="ignore"):
             grad_base = g * exponent * base ** (exponent - 1)
+            singular = (exponent.data == 0) & (base.data == 0)
+            if singular.any():
+                from minigrad.ops.shape import where
+
+                grad_base = where(singular, 0.0, grad_base)
             if exponent.requires_grad:
                 grad_exponent = g * base**exponent * log(base.masked_fill(zero, 1)) * ~zero
         return grad_base, grad_exponent

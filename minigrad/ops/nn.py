@@ -55,9 +55,10 @@ def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         total = np.empty(shift.shape, dtype=x.dtype)
     rows = x[redo]
     peak = rows.max(axis=-1, keepdims=True)
-    peak[~np.isfinite(peak)] = 0  # all -inf: exp gives zeros, not nan
+    peak[peak == -np.inf] = 0  # all -inf: exp gives zeros, not nan (+inf rows give nan)
     shift[redo] = peak
-    redone = np.exp(rows - peak)
+    with np.errstate(invalid="ignore"):  # a row holding +inf: inf - inf is nan, as in PyTorch
+        redone = np.exp(rows - peak)
     e[redo] = redone
     total[redo] = _sum_last(redone)
     return e, shift, total
@@ -107,8 +108,9 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     axis = normalize_axis(axis, x.ndim)
     if axis == x.ndim - 1:
         _, shift, total = _exp_rows(x.data)
-        out = x.data - shift
-        out -= np.log(total)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a row all -inf: nan
+            out = x.data - shift
+            out -= np.log(total)
     else:
         out = x.data - x.data.max(axis=axis, keepdims=True)
         out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
@@ -180,7 +182,8 @@ def cross_entropy(
     valid = t != ignore_index
     safe_t = np.where(valid, t, 0)
     e, shift, total = _exp_rows(logits.data)
-    losses = (np.log(total[:, 0]) - (logits.data[rows, safe_t] - shift[:, 0])) * valid
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf or nan logits: nan, silently
+        losses = (np.log(total[:, 0]) - (logits.data[rows, safe_t] - shift[:, 0])) * valid
     count = int(valid.sum())
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -46,9 +46,11 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
 
     def _check(self, group: dict[str, Any]) -> None:
-        if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {group['lr']}")
-        if group.get("weight_decay", 0) < 0:
+        if not 0 <= group["lr"] < math.inf:  # also refuses nan
+            raise ValueError(
+                f"{type(self).__name__}: lr must be a finite number >= 0, got {group['lr']}"
+            )
+        if not group.get("weight_decay", 0) >= 0:
             raise ValueError(
                 f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}"
             )
@@ -61,12 +63,27 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    # After backward(create_graph=True) the gradient is a Tensor.
-                    grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
-                    self._update(p, grad, self.state.setdefault(p, {}), group)
+        # Every gradient is checked before any parameter changes.
+        work = [
+            (p, self._gradient(p), group)
+            for group in self.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
+        for p, grad, group in work:
+            self._update(p, grad, self.state.setdefault(p, {}), group)
+
+    def _gradient(self, p: Tensor) -> np.ndarray:
+        """p's gradient as an array (it is a Tensor after backward(create_graph=True)),
+        checked to have p's shape."""
+        grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+        if grad.shape != p.shape:
+            index = next(i for i, q in enumerate(self._all_params()) if q is p)
+            raise ValueError(
+                f"{type(self).__name__}: parameter {index} has shape {p.shape} but its .grad "
+                f"has shape {grad.shape}; expected a gradient of the parameter's shape"
+            )
+        return grad
 
     def _update(
         self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
@@ -101,6 +118,13 @@ class Optimizer:
                 f"({saved_sizes} vs {own_sizes})"
             )
         for saved, own in zip(groups, self.param_groups, strict=True):
+            foreign = sorted(set(saved) - set(own))
+            if foreign:
+                raise ValueError(
+                    f"load_state_dict: the saved groups have settings {foreign} that "
+                    f"{type(self).__name__} does not take; is it another optimizer's state?"
+                )
+        for saved, own in zip(groups, self.param_groups, strict=True):
             own.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}
         for i, s in state_dict["state"].items():
@@ -132,7 +156,7 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        if momentum < 0:
+        if not momentum >= 0:
             raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
         if nesterov and momentum <= 0:
             raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
@@ -175,7 +199,7 @@ class Adam(Optimizer):
         for i, beta in enumerate(betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"{type(self).__name__}: betas[{i}] must be in [0, 1), got {beta}")
-        if eps < 0:
+        if not eps >= 0:
             raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
         super().__init__(
             params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
@@ -191,12 +215,11 @@ class Adam(Optimizer):
         once.  Groups whose parameters differ in dtype or in
         step count fall back to one parameter at a time.
         """
+        work = []  # every gradient is checked before any parameter changes
         for index, group in enumerate(self.param_groups):
-            params, grads = [], []
-            for p in group["params"]:
-                if p.grad is not None:
-                    params.append(p)
-                    grads.append(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
+            params = [p for p in group["params"] if p.grad is not None]
+            work.append((index, group, params, [self._gradient(p) for p in params]))
+        for index, group, params, grads in work:
             if not params:
                 continue
             if not self._flat_step(index, group, params, grads):
@@ -358,9 +381,9 @@ class RMSprop(Optimizer):
     ) -> None:
         if not 0 <= alpha <= 1:
             raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
-        if momentum < 0:
+        if not momentum >= 0:
             raise ValueError(f"RMSprop: momentum must be >= 0, got {momentum}")
-        if eps < 0:
+        if not eps >= 0:
             raise ValueError(f"RMSprop: eps must be >= 0, got {eps}")
         super().__init__(
             params,
