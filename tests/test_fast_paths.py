@@ -248,3 +248,4 @@ def test_freed_blocks_stay_with_the_process_unless_the_system_malloc_is_asked_fo
     kept = resident_mib()
     returned = resident_mib(MINIGRAD_SYSTEM_MALLOC="1")
     assert kept > returned + 150, (kept, returned)
+    assert resident_mib(MINIGRAD_SYSTEM_MALLOC=" True ") < kept - 150
