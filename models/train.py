@@ -168,6 +168,16 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(
             f"--vocab_size must be at least 256 (one token per byte), got {config.vocab_size}"
         )
+    if config.min_lr > config.learning_rate:
+        raise ValueError(
+            f"--min_lr ({config.min_lr:g}) is above --learning_rate ({config.learning_rate:g}); "
+            "expected at most the rate it decays from"
+        )
+    if config.lr_decay_iters < config.warmup_iters:
+        raise ValueError(
+            f"--lr_decay_iters ({config.lr_decay_iters}) ends before --warmup_iters "
+            f"({config.warmup_iters}); expected the decay to end after the warm-up"
+        )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
