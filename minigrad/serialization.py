@@ -27,6 +27,10 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"save: {path} is a folder; expected a file path to write")
+    if not isinstance(state, Mapping):
+        raise TypeError(
+            f"save: state must map names to arrays (a dict), got {type(state).__name__}"
+        )
     arrays = {}
     for name, value in state.items():
         if name == METADATA_KEY:
@@ -47,7 +51,13 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
             )
         arrays[name] = array
     if metadata is not None:
-        arrays[METADATA_KEY] = np.array(json.dumps(metadata))
+        try:
+            arrays[METADATA_KEY] = np.array(json.dumps(metadata))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"save: metadata must be JSON-serialisable (numbers, strings, lists, dicts): "
+                f"{error}"
+            ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
     handle, tmp = _create_temporary(path)

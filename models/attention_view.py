@@ -21,7 +21,7 @@ from models.commands import DefaultsShown
 from models.gpt import GPT
 from models.sample import load_model
 
-INSTALL_HINT = "install the plotting extra for heatmaps: pip install 'minigrad[plot]'"
+INSTALL_HINT = "for heatmaps install matplotlib: pip install '.[plot]' from the checkout"
 
 
 def attention_maps(model: GPT, tokenizer: Any, text: str) -> tuple[list[str], list[np.ndarray]]:

@@ -1,6 +1,6 @@
 """Plots for the recurrent-network examples, when matplotlib is installed.
 
-matplotlib is an optional extra (`pip install "minigrad[plot]"`): every example
+matplotlib is an optional extra (`pip install ".[plot]"` from the checkout): every example
 computes and prints its numbers without it, and only the figure is skipped.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-INSTALL_HINT = 'pip install "minigrad[plot]"'
+INSTALL_HINT = 'pip install ".[plot]" from the checkout (or pip install matplotlib)'
 
 
 def pyplot() -> Any | None:

@@ -20,6 +20,7 @@ import argparse
 import math
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
@@ -302,6 +303,22 @@ def estimate_loss(
     return result
 
 
+def _check_writable(out_dir: str) -> None:
+    """Find out now, not at the first checkpoint, if out_dir cannot hold one."""
+    folder, path = Path(out_dir), checkpoint_path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"--out_dir: cannot write in {out_dir} ({error.strerror or error}); "
+            "expected a folder that can be created and written"
+        ) from None
+    if path.is_dir():
+        raise ValueError(f"--out_dir: {path} is a folder; expected room for the checkpoint file")
+
+
 def _prepare(config: TrainConfig) -> dict[str, Any]:
     """Model, optimizer, data and generators for a fresh run or a resumed one."""
     saved_arrays: dict[str, np.ndarray] = {}
@@ -317,6 +334,11 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
             config.data = metadata["train"].get("data")
     elif not str(config.out_dir).strip():
         raise ValueError("--out_dir is empty; name a folder for the checkpoint")
+    elif checkpoint_path(config.out_dir).is_dir():
+        raise ValueError(
+            f"--out_dir: {checkpoint_path(config.out_dir)} is a folder; expected room for "
+            "the checkpoint file"
+        )
     elif checkpoint_path(config.out_dir).exists() and not config.overwrite:
         raise FileExistsError(
             f"--out_dir: {checkpoint_path(config.out_dir)} already exists; pass --resume to "
@@ -332,12 +354,12 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
         else build_tokenizer(config.tokenizer, text, config.vocab_size)
     )
     tokenizer_seconds = time.perf_counter() - started
-    ids = tokenizer.encode(text)
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError as error:  # a resumed run's tokenizer meeting another text
+        raise ValueError(f"--data {config.data}: {error}") from None
     train_ids, val_ids = split_ids(ids, config.block_size)
-    try:  # find out now, not at the first checkpoint, if the folder cannot be made
-        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"--out_dir: cannot create {config.out_dir} ({error.strerror})") from None
+    _check_writable(config.out_dir)
 
     minigrad.manual_seed(config.seed)
     model_config = GPTConfig(
@@ -556,6 +578,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a save that failed midway: the last checkpoint is intact
+        kept = checkpoint_path(config.out_dir)
+        print(
+            f"error: cannot save the checkpoint in {config.out_dir} ({error.strerror or error}); "
+            f"{kept if kept.is_file() else 'nothing'} holds the last one saved",
+            file=sys.stderr,
+        )
         return 2
     except TrainingInterrupted:
         return 130  # train() has printed where it saved

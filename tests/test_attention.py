@@ -449,7 +449,7 @@ def test_attention_command_prints_the_most_attended_positions_without_matplotlib
     assert "5 tokens, 2 layers of 2 heads" in printed
     assert "layer 1 head 1:" in printed
     assert "    0 't' <- 't'@0 1.00" in printed  # the first position can only see itself
-    assert "pip install 'minigrad[plot]'" in printed
+    assert "pip install '.[plot]' from the checkout" in printed
     assert not (trained_dir / "attention.png").exists()
 
 

@@ -12,10 +12,12 @@ from hypothesis import given
 from strategies import non_broadcastable_shapes
 
 import minigrad as mg
+import models.train as train_module
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.serialization import load_metadata
 from models import cli
+from models.checkpoint import load_checkpoint
 from models.data import load_text, split_ids
 from models.gpt import GPT, GPTConfig, KVCache
 from models.tokenizers import CharTokenizer
@@ -475,3 +477,70 @@ def test_an_adam_state_dict_is_refused_by_sgd():
     saved = mg.optim.Adam(params).state_dict()
     with pytest.raises(ValueError, match=r"settings \['betas', 'eps'\] that SGD does not take"):
         mg.optim.SGD(params).load_state_dict(saved)
+
+
+@pytest.mark.parametrize(
+    "call, error, expected",
+    [
+        (lambda: mg.manual_seed(-1), ValueError, "manual_seed: seed must be an integer >= 0"),
+        (lambda: mg.save([1, 2], "never.npz"), TypeError, "save: state must map names"),
+        (
+            lambda: mg.save({"a": np.ones(1)}, "never.npz", metadata={"x": object()}),
+            TypeError,
+            "save: metadata must be JSON-serialisable",
+        ),
+        (
+            lambda: mg.optim.SGD([mg.Tensor(np.ones(1), requires_grad=True)]).load_state_dict(
+                {"foo": 1}
+            ),
+            ValueError,
+            "load_state_dict: expected what state_dict() returns",
+        ),
+    ],
+)
+def test_api_calls_with_the_wrong_kind_of_argument_name_it(call, error, expected, tmp_path):
+    with pytest.raises(error, match=re.escape(expected)):
+        call()
+
+
+def test_a_checkpoint_path_taken_by_a_folder_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "run" / "ckpt.npz").mkdir(parents=True)
+    for extra in ([], ["--overwrite"]):
+        assert cli.main(["train", "--out_dir", str(tmp_path / "run"), *extra]) == 2
+        assert "ckpt.npz is a folder; expected room for the checkpoint" in capsys.readouterr().err
+
+
+def test_a_save_that_fails_midway_ends_with_one_line_and_keeps_the_last_checkpoint(
+    trained, tmp_path, capsys, monkeypatch
+):
+    corpus, _ = trained
+    out = tmp_path / "full"
+    argv = ["train", "--data", str(corpus), "--out_dir", str(out), "--n_layer", "1"]
+    argv += ["--n_head", "2", "--n_embd", "16", "--block_size", "16", "--batch_size", "4"]
+    argv += ["--eval_iters", "2", "--eval_interval", "2", "--warmup_iters", "1"]
+    argv += ["--lr_decay_iters", "4", "--max_iters", "4"]
+    real_save = train_module.save_checkpoint
+    calls = []
+
+    def disk_full_on_second_save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", disk_full_on_second_save)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot save the checkpoint in" in err and "No space left on device" in err
+    assert err.count("\n") == 1
+    _, metadata = load_checkpoint(out)
+    assert metadata["iter_num"] == 2  # the first save, intact
+
+
+def test_resuming_on_a_text_with_unseen_characters_names_the_data_flag(trained, capsys):
+    corpus, out_dir = trained
+    other = corpus.parent / "other.txt"
+    other.write_text("ünïcödé " * 200, encoding="utf-8")
+    argv = ["train", "--resume", "--out_dir", str(out_dir), "--data", str(other)]
+    assert cli.main([*argv, "--max_iters", "4"]) == 2
+    assert f"--data {other}: character" in capsys.readouterr().err

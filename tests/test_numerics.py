@@ -297,3 +297,19 @@ def test_elementwise_maximum_and_minimum_give_a_tie_wholly_to_the_first_operand(
     first_wins = [True, True, False] if name == "maximum" else [True, False, True]
     np.testing.assert_array_equal(a.grad, np.where(first_wins, 2.0, 0.0))
     np.testing.assert_array_equal(a.grad + b.grad, np.full(3, 2.0))
+
+
+def test_the_variance_of_one_element_is_nan_with_a_nan_gradient_and_of_none_nan():
+    x = mg.tensor(np.array([3.0]), requires_grad=True)
+    v = x.var()
+    v.backward()
+    assert np.isnan(v.item()) and np.isnan(x.grad).all()
+    assert np.isnan(mg.tensor(np.ones(0)).var().item())
+
+
+def test_softmax_over_an_empty_axis_is_empty_like_pytorch():
+    x = mg.tensor(np.zeros((2, 0)), requires_grad=True)
+    out = F.softmax(x, -1)
+    out.sum().backward()
+    assert out.shape == (2, 0) and x.grad.shape == (2, 0)
+    assert F.log_softmax(mg.tensor(np.zeros((0, 3))), -1).shape == (0, 3)

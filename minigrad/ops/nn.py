@@ -36,7 +36,9 @@ def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns:
         (e, shift, total): e = exp(x - shift) is a new array.
     """
-    top = x.max() if x.size else x.dtype.type(0)
+    if x.size == 0:  # no rows, or rows of nothing: nothing to shift
+        return np.empty_like(x), np.zeros(x.shape[:-1] + (1,), x.dtype), _sum_last(x)
+    top = x.max()
     if np.isfinite(top):
         e = np.subtract(x, top)
         shift = np.full(x.shape[:-1] + (1,), top, dtype=x.dtype)

@@ -121,21 +121,34 @@ def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def var(a: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Variance over `axis`, divided by N - correction (PyTorch's default, correction=1)."""
+    """Variance over `axis`, divided by N - correction (PyTorch's default, correction=1).
+
+    With N <= correction (one element, or none) it is nan or inf, and so is its
+    gradient, as in PyTorch; nothing warns.
+    """
     a = lift(a)
     axes = _axes(axis, a.ndim)
-    centered = a.data - a.data.mean(axis=axes, keepdims=True)
-    denominator = _count(a.shape, axes) - correction
+    count = _count(a.shape, axes)
+    denominator = count - correction
+    with np.errstate(divide="ignore"):
+        scale = np.float64(2) / denominator  # a NumPy float: 2 / 0 is inf, not an error
+    if count:
+        centered = a.data - a.data.mean(axis=axes, keepdims=True)
+    else:  # nothing to average: no mean, and a variance of nan
+        centered = np.zeros_like(a.data)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.sum(centered * centered, axis=axes, keepdims=keepdims) / denominator
+        total = np.sum(centered * centered, axis=axes, keepdims=keepdims)
+        out = total / denominator if count else np.full_like(total, np.nan)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         # d var: 2 (x - mean) / (N - correction)
-        return (_keep(g, axes, keepdims) * centered * (2 / denominator),)
+        with np.errstate(invalid="ignore"):
+            return (_keep(g, axes, keepdims) * centered * scale.astype(centered.dtype),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         centered_t = a - a.mean(axis=axes, keepdims=True)
-        return (g.reshape(_kept_shape(a.shape, axes)) * centered_t * (2 / denominator),)
+        with np.errstate(invalid="ignore"):
+            return (g.reshape(_kept_shape(a.shape, axes)) * centered_t * float(scale),)
 
     return Tensor._from_op(np.asarray(out, dtype=a.dtype), (a,), backward, "var", graph)
 

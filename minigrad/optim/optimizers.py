@@ -105,6 +105,12 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict` returned, for the same parameters in the same order."""
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            shown = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict)
+            raise ValueError(
+                "load_state_dict: expected what state_dict() returns, a dict with 'state' "
+                f"and 'param_groups', got {shown}"
+            )
         params = self._all_params()
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
