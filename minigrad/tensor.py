@@ -49,6 +49,11 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
+        if self.data.dtype.kind not in "biufc":
+            raise TypeError(
+                f"Tensor: data must be numbers or booleans, got dtype {self.data.dtype} "
+                f"from {type(data).__name__}"
+            )
         if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
             raise TypeError(f"requires_grad=True needs a floating dtype, got {self.data.dtype}")
         self.requires_grad = requires_grad

@@ -233,7 +233,11 @@ def first_nonfinite(named_arrays: Iterable[tuple[str, np.ndarray | None]]) -> st
 
 
 def _divergence(
-    iter_num: int, problem: str, named: list[tuple[str, Any]], last_saved: tuple[Path, int] | None
+    iter_num: int,
+    problem: str,
+    named: list[tuple[str, Any]],
+    last_saved: tuple[Path, int] | None,
+    checkpoint: Path | None = None,
 ) -> TrainingDiverged:
     """The error that stops a run: what went wrong, where, and what was kept."""
     culprit = first_nonfinite((name, p.data) for name, p in named)
@@ -250,6 +254,11 @@ def _divergence(
         kept = (
             f"the last good checkpoint, {last_saved[0]} (iteration {last_saved[1]}), is "
             "unchanged; --resume with a lower --learning_rate continues from it"
+        )
+    elif checkpoint is not None and checkpoint.exists():  # an --overwrite run
+        kept = (
+            f"nothing of this run was written, and {checkpoint} still holds the earlier run "
+            "it was to replace; a lower --learning_rate may help"
         )
     else:
         kept = "no checkpoint was written; a lower --learning_rate may help"
@@ -347,6 +356,8 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     validate(config)
 
     text = load_text(config.data)
+    if config.data is not None:  # saved as a full path, so --resume works from anywhere
+        config.data = str(Path(config.data).resolve())
     started = time.perf_counter()
     tokenizer = (
         tokenizer_from_dict(metadata["tokenizer"])
@@ -455,7 +466,7 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
         """Checkpoint the current state, unless a parameter is no longer finite."""
         nonlocal last_saved
         if first_nonfinite((name, p.data) for name, p in named) is not None:
-            raise _divergence(iter_num, "a parameter is not finite", named, last_saved)
+            raise _divergence(iter_num, "a parameter is not finite", named, last_saved, path)
         save_checkpoint(config.out_dir, model, optimizer, metadata())
         last_saved = (path, iter_num)
 
@@ -475,7 +486,7 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
                 )
                 if not all(math.isfinite(value) for value in last_eval.values()):
                     raise _divergence(
-                        iter_num, "the evaluated loss is not finite", named, last_saved
+                        iter_num, "the evaluated loss is not finite", named, last_saved, path
                     )
                 best_val_loss = min(best_val_loss, last_eval["val"])
                 if iter_num > 0 or iter_num >= config.max_iters:
@@ -499,9 +510,9 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
             loss.backward()
             loss_value = loss.item()
             if not math.isfinite(loss_value):
-                raise _divergence(iter_num, f"the loss is {loss_value}", named, last_saved)
+                raise _divergence(iter_num, f"the loss is {loss_value}", named, last_saved, path)
             if first_nonfinite((name, p.grad) for name, p in named) is not None:
-                raise _divergence(iter_num, "a gradient is not finite", named, last_saved)
+                raise _divergence(iter_num, "a gradient is not finite", named, last_saved, path)
             if config.grad_clip > 0:
                 optim.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
@@ -542,6 +553,8 @@ def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
     _, metadata = load_checkpoint(config.out_dir)
     saved = metadata["train"]
     for name in (*MODEL_FIELDS, *RESUME_FIXED):
+        if name == "vocab_size" and metadata["tokenizer"].get("kind") != "bpe":
+            continue  # a character tokenizer has no size to keep
         if name in given and name in saved and getattr(config, name) != saved[name]:
             what = "model" if name in MODEL_FIELDS else RESUME_FIXED[name]
             raise ValueError(
@@ -572,7 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
     try:
         apply_saved_settings(config, given)
-        train(config)
+        # A diverging run overflows on its way to nan; the guard reports it in one line.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            train(config)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

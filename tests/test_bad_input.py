@@ -544,3 +544,22 @@ def test_resuming_on_a_text_with_unseen_characters_names_the_data_flag(trained, 
     argv = ["train", "--resume", "--out_dir", str(out_dir), "--data", str(other)]
     assert cli.main([*argv, "--max_iters", "4"]) == 2
     assert f"--data {other}: character" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data", ["abc", None, [1, "a"], {"a": 1}])
+def test_a_tensor_of_something_other_than_numbers_is_refused(data):
+    with pytest.raises(TypeError, match="Tensor: data must be numbers or booleans"):
+        mg.Tensor(data)
+
+
+def test_a_run_that_diverges_over_an_earlier_one_says_the_earlier_checkpoint_remains(
+    trained, capsys
+):
+    corpus, out_dir = trained
+    argv = ["train", "--data", str(corpus), "--out_dir", str(out_dir), "--overwrite"]
+    argv += ["--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--block_size", "16"]
+    argv += ["--learning_rate", "1e30", "--min_lr", "0", "--grad_clip", "0"]
+    before = (out_dir / "ckpt.npz").read_bytes()
+    assert cli.main(argv) == 1
+    assert "still holds the earlier run it was to replace" in capsys.readouterr().err
+    assert (out_dir / "ckpt.npz").read_bytes() == before

@@ -458,3 +458,8 @@ def test_layer_arguments_are_validated():
     with pytest.raises(ValueError, match="an Input must come first"):
         Sequential([Dense(2), Input((3,))])
     assert keras_layers.get_activation(None)(mg.tensor([-1.0])).item() == -1.0
+
+
+def test_a_recurrent_layer_without_activation_is_linear_as_in_keras():
+    layer = SimpleRNN(3, activation=None, input_shape=(4, 2))
+    assert layer.activation == "linear"

@@ -214,13 +214,13 @@ def test_clip_gradient_passes_only_inside_bounds(x, bounds, which):
     assert check(lambda t: t.clip(low, high), x)
 
 
-def test_maximum_and_minimum_send_tie_gradient_to_first_argument():
+def test_maximum_and_minimum_split_a_tie_between_both_arguments():
     a = leaf([1.0, 2.0, 3.0])
     b = leaf([1.0, 5.0, 3.0])
     (mg.maximum(a, b) + mg.minimum(a, b) * 10).sum().backward()
-    # ties at 0 and 2 go to a in both ops; at 1, b wins max and a wins min
-    assert_close(a.grad, [11.0, 10.0, 11.0])
-    assert_close(b.grad, [0.0, 1.0, 0.0])
+    # ties at 0 and 2 give each argument half in both ops; at 1, b wins max and a wins min
+    assert_close(a.grad, [5.5, 10.0, 5.5])
+    assert_close(b.grad, [5.5, 1.0, 5.5])
 
 
 # ---- reductions ------------------------------------------------------------------

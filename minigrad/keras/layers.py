@@ -239,7 +239,7 @@ class _Recurrent(Layer):
     def __init__(
         self,
         units: int,
-        activation: str | Callable[[Tensor], Tensor] = "tanh",
+        activation: str | Callable[[Tensor], Tensor] | None = "tanh",
         return_sequences: bool = False,
         input_shape: Sequence[int | None] | None = None,
         name: str | None = None,
@@ -254,7 +254,9 @@ class _Recurrent(Layer):
                 f"{type(self).__name__}: input_shape must be (look_back, n_features), got "
                 f"{self.declared_input_shape}"
             )
-        self.units, self.activation = int(units), activation
+        # None means linear, as in Keras.
+        self.units = int(units)
+        self.activation = "linear" if activation is None else activation
         self.return_sequences = return_sequences
 
     def _create(self, input_shape: Shape) -> None:
@@ -286,7 +288,7 @@ class SimpleRNN(_Recurrent):
 
     Args:
         units: size of the hidden state.
-        activation: 'tanh', 'relu', 'sigmoid', 'linear' or a callable on Tensors.
+        activation: 'tanh', 'relu', 'sigmoid', 'linear' (or None) or a callable on Tensors.
         return_sequences: output every hidden state, e.g. to stack another recurrent layer.
         input_shape: (look_back, n_features), on the first layer of a model.
         name: the layer's name in its model.

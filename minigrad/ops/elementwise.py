@@ -353,27 +353,34 @@ def abs(a: Any) -> Tensor:
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise max; at ties the whole gradient goes to `a`."""
+    """Elementwise max; at ties the gradient is split in half between a and b, as in PyTorch."""
     a, b = lift_pair(a, b)
     out = _broadcast("maximum", a, b, np.maximum)
-
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a_wins = a.data >= b.data
-        return g * a_wins, g * ~a_wins
-
-    return Tensor._from_op(out, (a, b), backward, "maximum", backward)
+    rule = _tie_split(a, b, np.greater)
+    return Tensor._from_op(out, (a, b), rule, "maximum", rule)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise min; at ties the whole gradient goes to `a`."""
+    """Elementwise min; at ties the gradient is split in half between a and b, as in PyTorch."""
     a, b = lift_pair(a, b)
     out = _broadcast("minimum", a, b, np.minimum)
+    rule = _tie_split(a, b, np.less)
+    return Tensor._from_op(out, (a, b), rule, "minimum", rule)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a_wins = a.data <= b.data
-        return g * a_wins, g * ~a_wins
 
-    return Tensor._from_op(out, (a, b), backward, "minimum", backward)
+def _tie_split(a: Tensor, b: Tensor, wins: Callable[..., np.ndarray]) -> Callable[..., Any]:
+    """The rule of maximum or minimum: the winner takes g, ties give each g / 2.
+
+    Serves arrays and Tensors alike (the weights are constants: the rule's
+    own derivative is 0 almost everywhere).
+    """
+
+    def rule(g: Any) -> tuple[Any, Any]:
+        a_share = wins(a.data, b.data) + 0.5 * (a.data == b.data)
+        a_share = a_share.astype(a.dtype)
+        return g * a_share, g * (1 - a_share)
+
+    return rule
 
 
 def clip(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
