@@ -594,6 +594,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of the log went away: the command ends quietly
+        raise
     except OSError as error:  # a save that failed midway: the last checkpoint is intact
         kept = checkpoint_path(config.out_dir)
         print(

@@ -322,3 +322,18 @@ def test_a_save_has_the_usual_file_mode_and_clears_leftovers_of_killed_saves(tmp
     assert path.stat().st_mode & 0o777 == 0o644
     assert not old.exists()  # a killed save's leftover
     assert recent.exists()  # may belong to a save still writing
+
+
+def test_training_whose_log_reader_goes_away_stops_quietly(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 200, encoding="utf-8")
+    command = [sys.executable, "-m", "models.cli", "train", "--data", str(corpus)]
+    command += ["--out_dir", str(tmp_path / "run"), "--n_layer", "1", "--n_head", "2"]
+    command += ["--n_embd", "16", "--block_size", "16", "--batch_size", "4", "--eval_iters", "2"]
+    command += ["--log_interval", "1", "--max_iters", "2000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does after its line
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert err == b""
