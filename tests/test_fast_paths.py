@@ -149,14 +149,21 @@ def adamw_reference(params, grads_per_step, lr, betas, eps, decay):
     return params
 
 
-@pytest.mark.parametrize("skip_one", [False, True])
-def test_flat_adamw_matches_the_rule_per_parameter(skip_one):
+@pytest.mark.parametrize(
+    "missing",
+    [
+        [],
+        [(2, 1)],  # one parameter has no gradient at step 3: its step count falls behind
+        [(0, 2), (1, 1), (3, 2), (4, 1)],  # the group alternates between two subsets
+    ],
+)
+def test_flat_adamw_matches_the_rule_per_parameter(missing):
     rng = np.random.default_rng(2)
     shapes = [(3, 4), (4,), (2, 2, 2)]
     start = [rng.standard_normal(s) for s in shapes]
     grads_per_step = [[rng.standard_normal(s) for s in shapes] for _ in range(6)]
-    if skip_one:  # one parameter has no gradient at step 3: its step count falls behind
-        grads_per_step[2][1] = None
+    for step, index in missing:
+        grads_per_step[step][index] = None
     params = [mg.Tensor(p.copy(), requires_grad=True) for p in start]
     opt = optim.AdamW(params, lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
     for grads in grads_per_step:

@@ -240,10 +240,15 @@ class Adam(Optimizer):
         dtype = params[0].dtype
         if flat is not None:
             m, v, offsets, views = flat
-            if len(views) == len(params) and all(
-                self.state.get(p, {}).get("exp_avg") is views[i][0]
-                and self.state[p].get("exp_avg_sq") is views[i][1]
-                for i, p in enumerate(params)
+            if (
+                len(views) == len(params)
+                and all(
+                    self.state.get(p, {}).get("exp_avg") is views[i][0]
+                    and self.state[p].get("exp_avg_sq") is views[i][1]
+                    for i, p in enumerate(params)
+                )
+                # a step of another set of parameters may have moved some of these on
+                and len({self.state[p]["step"] for p in params}) == 1
             ):
                 return m, v, offsets
         if any(p.dtype != dtype for p in params):
