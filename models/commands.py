@@ -9,9 +9,12 @@ status 2, as argparse does for malformed flags.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+import tempfile
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 
@@ -78,16 +81,36 @@ def run_command(
     argv: Sequence[str] | None,
     errors: tuple[type[BaseException], ...] = (ValueError,),
 ) -> int:
-    """Parse `argv` into `settings`, call `run` with them, and return the exit status."""
+    """Parse `argv` into `settings`, call `run` with them, and return the exit status.
+
+    A plot folder (`--out_dir`) is checked before the work starts, when matplotlib
+    is there to draw into it.
+    """
     args = parser.parse_args(argv)
     try:
         if getattr(args, "seed", 0) < 0:  # NumPy's generators take only seeds >= 0
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        out_dir = getattr(args, "out_dir", None)
+        if out_dir is not None and importlib.util.find_spec("matplotlib") is not None:
+            require_writable_folder(out_dir, "--out_dir")
         run(settings(**{f.name: getattr(args, f.name) for f in fields(settings)}))
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def require_writable_folder(folder: str, flag: str) -> None:
+    """Create `folder` if need be and make sure a file can be written there."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{flag} {folder!r}: cannot write there ({error.strerror or error}); expected a "
+            "folder that can be created or written"
+        ) from None
 
 
 def end_quietly(main: Callable[[], int]) -> int:

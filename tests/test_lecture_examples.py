@@ -370,3 +370,12 @@ def test_an_example_also_runs_as_a_python_module(tmp_path):
         check=True,
     )
     assert "   SimpleRNN  1.00   1.0e+00" in result.stdout
+
+
+def test_a_plot_folder_that_cannot_be_written_is_refused_before_the_work(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    blocker = tmp_path / "plots"
+    blocker.write_text("a file where the folder should be")
+    assert rnn_cli.main(["lorenz", "--out_dir", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out_dir {str(blocker)!r}: cannot write there" in err
