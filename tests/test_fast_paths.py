@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import autograd, optim
 from minigrad.nn import functional as F
+from minigrad.ops import CACHE_CHUNK
 from minigrad.ops.elementwise import _flip_where_negative
 
 # ---- softmax with one shift for the whole array ---------------------------------
@@ -158,9 +159,15 @@ def adamw_reference(params, grads_per_step, lr, betas, eps, decay):
         [(0, 2), (1, 1), (3, 2), (4, 1)],  # the group alternates between two subsets
     ],
 )
-def test_flat_adamw_matches_the_rule_per_parameter(missing):
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(3, 4), (4,), (2, 2, 2)],
+        [(CACHE_CHUNK + 3,), (7,), (CACHE_CHUNK // 2, 3)],  # updated in four slices
+    ],
+)
+def test_flat_adamw_matches_the_rule_per_parameter(missing, shapes):
     rng = np.random.default_rng(2)
-    shapes = [(3, 4), (4,), (2, 2, 2)]
     start = [rng.standard_normal(s) for s in shapes]
     grads_per_step = [[rng.standard_normal(s) for s in shapes] for _ in range(6)]
     for step, index in missing:
@@ -215,7 +222,10 @@ def test_adam_with_mixed_dtypes_in_one_group_updates_each_parameter():
 
 
 def test_float32_gelu_and_its_slope_are_within_float32_resolution_of_float64():
-    x = mg.Tensor(np.linspace(-12, 12, 48001, dtype=np.float32), requires_grad=True)
+    # long enough to be computed in three slices
+    x = mg.Tensor(
+        np.linspace(-12, 12, 2 * CACHE_CHUNK + 1001, dtype=np.float32), requires_grad=True
+    )
     mg.gelu(x).backward(np.ones(x.shape, dtype=np.float32))
     x64 = x.data.astype(np.float64)
     cdf = 0.5 * (1 + np.vectorize(math.erf)(x64 / math.sqrt(2)))
@@ -239,6 +249,19 @@ def test_sign_flip_by_bits_matches_negating_where_the_sign_bit_is_set(dtype, con
     _flip_where_negative(values, signs, scratch=np.empty_like(values))
     np.testing.assert_array_equal(values, want)
     assert np.array_equal(np.signbit(values), np.signbit(want))  # -0.0 kept apart from 0.0
+
+
+def test_gelu_of_a_strided_view_longer_than_a_slice_matches_its_contiguous_copy():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((700, 300)).astype(np.float32).T  # 210,000 elements, transposed
+    view = mg.Tensor(x, requires_grad=True)
+    copy = mg.Tensor(np.ascontiguousarray(x), requires_grad=True)
+    upstream = rng.standard_normal(x.shape).astype(np.float32)
+    for t in (view, copy):
+        mg.gelu(t).backward(upstream)
+    np.testing.assert_array_equal(mg.gelu(view).data, mg.gelu(copy).data)
+    np.testing.assert_array_equal(view.grad, copy.grad)
+    assert mg.gelu(view).shape == (300, 700)
 
 
 def test_gelu_near_zero_and_at_signed_zeros_is_continuous():

@@ -13,6 +13,12 @@ import numpy as np
 
 from minigrad.tensor import DEFAULT_DTYPE, Tensor, as_array
 
+# Elements per slice for work made of many passes over the same arrays (GELU, the
+# optimizers' updates).  Four float32 slices of this length fill 1 MiB, about one core's
+# L2 cache; over whole arrays larger than the cache every pass waits on memory instead
+# (here, one pass over 393k float32 elements took 99 us, three over a third of them 56).
+CACHE_CHUNK = 65536
+
 
 def lift(value: Any, like: Tensor | None = None) -> Tensor:
     """Make `value` a Tensor; a Python scalar takes the dtype of `like` and never upcasts it."""

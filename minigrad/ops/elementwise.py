@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from minigrad.ops import lift, lift_pair, shape_error
+from minigrad.ops import CACHE_CHUNK, lift, lift_pair, shape_error
 from minigrad.tensor import DEFAULT_DTYPE, Tensor
 
 
@@ -281,7 +281,10 @@ def _gelu_with_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         slope += out
         out *= x
         return out, slope
-    _gelu_into(x, out, slope)
+    flat_x, flat_out, flat_slope = x.reshape(-1), out.reshape(-1), slope.reshape(-1)
+    for start in range(0, flat_x.size, CACHE_CHUNK):  # each slice's passes stay in cache
+        piece = slice(start, start + CACHE_CHUNK)
+        _gelu_into(flat_x[piece], flat_out[piece], flat_slope[piece])
     return out, slope
 
 

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from minigrad.ops import CACHE_CHUNK
 from minigrad.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -302,18 +303,22 @@ class Adam(Optimizer):
         # with c1 = 1 - beta1^t and c2 = sqrt(1 - beta2^t): one pass fewer.
         correction = math.sqrt(1 - beta2**t)
         step_size = kind(lr / (1 - beta1**t) * correction)
-        scratch = g * kind(1 - beta1)
-        m *= kind(beta1)
-        m += scratch
-        np.multiply(g, g, out=scratch)
-        scratch *= kind(1 - beta2)
-        v *= kind(beta2)
-        v += scratch
-        # The bias-corrected step, written over g.
-        np.sqrt(v, out=scratch)
-        scratch += kind(eps * correction)
-        np.divide(m, scratch, out=g)
-        g *= step_size
+        scratch = np.empty_like(g)
+        for start in range(0, g.size, CACHE_CHUNK):  # slices that stay in cache for all passes
+            part = slice(start, start + CACHE_CHUNK)
+            g_part, m_part, v_part, s_part = g[part], m[part], v[part], scratch[part]
+            np.multiply(g_part, kind(1 - beta1), out=s_part)
+            m_part *= kind(beta1)
+            m_part += s_part
+            np.multiply(g_part, g_part, out=s_part)
+            s_part *= kind(1 - beta2)
+            v_part *= kind(beta2)
+            v_part += s_part
+            # The bias-corrected step, written over g.
+            np.sqrt(v_part, out=s_part)
+            s_part += kind(eps * correction)
+            np.divide(m_part, s_part, out=g_part)
+            g_part *= step_size
         shrink = 1 - lr * decay if decay and self.decoupled else None
         for i, p in enumerate(params):
             if shrink is not None:
