@@ -160,6 +160,14 @@ class LorenzData:
     test_index: np.ndarray
 
 
+def fewest_windows(gap: int, train_fraction: float) -> int:
+    """The smallest number of windows that leaves one training and one test window."""
+    n = gap + 2
+    while int(n * train_fraction) < 1 or int(n * train_fraction) + gap >= n:
+        n += 1
+    return n
+
+
 def lorenz_dataset(
     num_samples: int,
     look_back: int,
@@ -174,6 +182,8 @@ def lorenz_dataset(
     `look_back + horizon` steps after the last training window, so no value a test
     window reads or predicts was ever a training target.
     """
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction}")
     length = num_samples + look_back + horizon - 1
     states = integrate_lorenz(length, dt, transient_steps)
     series = standardise(states[:, 0])
@@ -183,8 +193,9 @@ def lorenz_dataset(
     test_start = num_train + gap
     if num_train == 0 or test_start >= len(X):
         raise ValueError(
-            f"--num_samples: {num_samples} windows leave no training or test windows with "
-            f"look_back {look_back} and train_fraction {train_fraction}"
+            f"--num_samples: {num_samples} windows are too few; a gap of {gap} windows "
+            f"separates the test windows from the training ones (look_back {look_back}, "
+            f"horizon {horizon}), so at least {fewest_windows(gap, train_fraction)} are needed"
         )
     index = np.arange(len(X))
     return LorenzData(
@@ -316,8 +327,16 @@ def run(config: LorenzConfig, log: Callable[[str], Any] = print) -> dict[str, An
     last_start = len(data.X_test) - config.forecast_steps - 1
     if last_start < 0:
         raise ValueError(
-            f"--forecast_steps: {config.forecast_steps} steps do not fit in the "
-            f"{len(data.X_test)} test windows; lower it or raise --num_samples"
+            f"--forecast_steps: {config.forecast_steps} steps need "
+            f"{config.forecast_steps + 1} test windows, and there are {len(data.X_test)}; "
+            "lower it or raise --num_samples"
+        )
+    if config.forecast_starts > last_start + 1:
+        raise ValueError(
+            f"--forecast_starts: {config.forecast_starts} forecasts of "
+            f"{config.forecast_steps} steps need that many distinct starting windows, and "
+            f"the {len(data.X_test)} test windows have {last_start + 1}; lower it or raise "
+            "--num_samples"
         )
     starts = np.linspace(0, last_start, config.forecast_starts).astype(int)
     log(

@@ -320,13 +320,33 @@ def test_each_command_writes_its_plot_when_matplotlib_is_installed(example, tmp_
     assert capsys.readouterr().out.rstrip().endswith(f"wrote {path}")
 
 
+@pytest.mark.parametrize("num_samples", [1, 50, 200])
+def test_too_few_windows_are_refused_naming_the_fewest_that_work(num_samples, capsys):
+    assert rnn_cli.main(["lorenz", "--num_samples", str(num_samples)]) == 2
+    expected = (
+        f"--num_samples: {num_samples} windows are too few; a gap of 40 windows separates "
+        "the test windows from the training ones (look_back 40, horizon 1), so at least 201 "
+        "are needed"
+    )
+    assert expected in capsys.readouterr().err
+    assert lorenz.fewest_windows(40, 0.8) == 201
+    data = lorenz.lorenz_dataset(201, look_back=40)  # 160 training, a gap of 40, one test
+    assert (len(data.X_train), len(data.X_test)) == (160, 1)
+
+
 def test_a_bad_flag_is_refused_naming_it_what_it_got_and_what_was_expected(capsys):
     assert rnn_cli.main(["lorenz", "--num_samples", "0"]) == 2
     assert "--num_samples must be positive, got 0" in capsys.readouterr().err
     assert rnn_cli.main(["hidden-space", "--points", "5000", "--num_samples", "1500"]) == 2
     assert "--points: 5000 is more than the" in capsys.readouterr().err
     assert rnn_cli.main(["lorenz", "--num_samples", "1500", "--forecast_steps", "900"]) == 2
-    assert "--forecast_steps: 900 steps do not fit in the" in capsys.readouterr().err
+    assert "--forecast_steps: 900 steps need 901 test windows, and there are 260" in (
+        capsys.readouterr().err
+    )
+    flags = ["--num_samples", "1500", "--forecast_steps", "100", "--forecast_starts", "500"]
+    assert rnn_cli.main(["lorenz", *flags]) == 2
+    expected = "--forecast_starts: 500 forecasts of 100 steps need that many distinct starting"
+    assert expected in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
