@@ -134,7 +134,7 @@ class CausalSelfAttention(nn.Module):
             q,
             k,
             v,
-            mask=mask,
+            attn_mask=mask,
             is_causal=not past,
             dropout_p=self.dropout if self.training else 0.0,
             need_weights=self.record_weights,

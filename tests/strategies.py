@@ -522,7 +522,9 @@ def _layer_norm(t: Tensor, margins: list[float], dims: int, weight: Tensor | Non
 
 def _attention(q: Tensor, k: Tensor, v: Tensor, mask: Any, is_causal: bool, weights: bool):
     """The attention output, or with `weights` the attention probabilities."""
-    out = F.scaled_dot_product_attention(q, k, v, mask, is_causal, need_weights=weights)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=is_causal, need_weights=weights
+    )
     return out[1] if weights else out
 
 

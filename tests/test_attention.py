@@ -46,12 +46,12 @@ def test_fused_attention_passes_gradcheck(case):
         inputs.append(Tensor(mask, requires_grad=True))  # an additive mask gets a gradient too
 
         def fn(q, k, v, m):
-            return F.scaled_dot_product_attention(q, k, v, mask=m, is_causal=is_causal)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal)
 
     else:
 
         def fn(q, k, v):
-            return F.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
     assert minigrad.gradcheck(fn, inputs)
 
@@ -65,7 +65,7 @@ def test_fused_attention_equals_the_composite_in_value_and_gradient(case):
         composite_mask = Tensor(mask, requires_grad=True)
     else:
         fused_mask = composite_mask = mask
-    fused = F.scaled_dot_product_attention(*fused_inputs, mask=fused_mask, is_causal=is_causal)
+    fused = F.scaled_dot_product_attention(*fused_inputs, attn_mask=fused_mask, is_causal=is_causal)
     composite = composite_attention(*composite_inputs, mask=composite_mask, is_causal=is_causal)
     np.testing.assert_allclose(fused.data, composite.data, rtol=1e-10, atol=1e-12)
 
@@ -98,11 +98,11 @@ def test_a_boolean_mask_is_true_where_a_query_may_attend():
     v = Tensor(np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]))
     only_last = np.array([[False, False, True]])
     np.testing.assert_array_equal(
-        F.scaled_dot_product_attention(q, k, v, mask=only_last).data, [[5.0, 5.0]]
+        F.scaled_dot_product_attention(q, k, v, attn_mask=only_last).data, [[5.0, 5.0]]
     )
     two_first = np.array([[True, True, False]])  # equal scores: the mean of the allowed values
     np.testing.assert_allclose(
-        F.scaled_dot_product_attention(q, k, v, mask=two_first).data, [[0.5, 0.5]]
+        F.scaled_dot_product_attention(q, k, v, attn_mask=two_first).data, [[0.5, 0.5]]
     )
 
 
@@ -112,7 +112,7 @@ def test_a_float_mask_is_added_to_the_scores(rng):
     scores = q @ k.T / 2 + bias
     probs = np.exp(scores - scores.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
-    out = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), mask=bias)
+    out = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), attn_mask=bias)
     np.testing.assert_allclose(out.data, probs @ v)
 
 
@@ -122,7 +122,7 @@ def test_is_causal_is_top_left_aligned_and_combines_with_a_mask(rng):
     np.testing.assert_array_equal(weights.data > 0, np.tril(np.ones((3, 4), dtype=bool)))
     no_first = np.array([False, True, True, True])
     _, both = F.scaled_dot_product_attention(
-        q, k, v, mask=no_first, is_causal=True, need_weights=True
+        q, k, v, attn_mask=no_first, is_causal=True, need_weights=True
     )
     np.testing.assert_array_equal(
         both.data[1:] > 0, np.tril(np.ones((3, 4), dtype=bool))[1:] & no_first
@@ -141,7 +141,7 @@ def test_a_query_with_nothing_to_attend_to_outputs_zeros_and_no_nan_gradient(rng
     else:
         mask, is_causal = allowed, True
     out, weights = F.scaled_dot_product_attention(
-        q, k, v, mask=mask, is_causal=is_causal, need_weights=True
+        q, k, v, attn_mask=mask, is_causal=is_causal, need_weights=True
     )
     np.testing.assert_array_equal(out.data[:, 1], 0.0)
     np.testing.assert_array_equal(weights.data[:, 1], 0.0)
@@ -151,7 +151,7 @@ def test_a_query_with_nothing_to_attend_to_outputs_zeros_and_no_nan_gradient(rng
     np.testing.assert_array_equal(q.grad[:, 1], 0.0)  # the empty row passes nothing back
 
     def fn(q, k, v):
-        return F.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
     assert minigrad.gradcheck(fn, [q, k, v])
 
@@ -189,13 +189,31 @@ def test_a_custom_scale_replaces_one_over_sqrt_d(rng):
 def test_attention_rejects_inputs_that_do_not_fit(shapes, mask, message):
     q, k, v = (Tensor(np.zeros(s)) for s in shapes)
     with pytest.raises((ValueError, TypeError), match=message):
-        F.scaled_dot_product_attention(q, k, v, mask=mask)
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 def test_attention_rejects_a_dropout_probability_outside_zero_to_one():
     x = Tensor(np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"dropout_p must be in \[0, 1\), got 1.5"):
         F.scaled_dot_product_attention(x, x, x, dropout_p=1.5)
+
+
+def test_attention_takes_torchs_arguments_in_torchs_order(rng):
+    # torch: (query, key, value, attn_mask, dropout_p, is_causal, scale)
+    q, k, v = (Tensor(rng.normal(size=(2, 3, 4))) for _ in range(3))
+    allowed = np.array([[True, True, False], [True, False, True], [False, True, True]])
+    by_position = F.scaled_dot_product_attention(q, k, v, allowed, 0.0, True, 0.5)
+    by_name = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=allowed, dropout_p=0.0, is_causal=True, scale=0.5
+    )
+    scores = q.data @ k.data.swapaxes(-1, -2) * 0.5
+    scores = np.where(allowed & np.tri(3, dtype=bool), scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    expected = weights / weights.sum(axis=-1, keepdims=True) @ v.data
+    np.testing.assert_allclose(by_position.data, expected, rtol=1e-12)
+    np.testing.assert_array_equal(by_name.data, by_position.data)
+    with pytest.raises(TypeError):
+        F.scaled_dot_product_attention(q, k, v, None, 0.0, False, None, True)  # need_weights
 
 
 def test_fused_attention_matches_torch_sdpa_in_value_and_gradient(rng):
@@ -210,7 +228,7 @@ def test_fused_attention_matches_torch_sdpa_in_value_and_gradient(rng):
             mask[:, 0] = True
         ours = leaves(*arrays)
         theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-        out = F.scaled_dot_product_attention(*ours, mask=mask, is_causal=is_causal)
+        out = F.scaled_dot_product_attention(*ours, attn_mask=mask, is_causal=is_causal)
         reference = torch.nn.functional.scaled_dot_product_attention(
             *theirs, attn_mask=None if mask is None else torch.tensor(mask), is_causal=is_causal
         )

@@ -118,7 +118,7 @@ class MultiHeadAttention(Module):
             q,
             k,
             v,
-            mask=mask,
+            attn_mask=mask,
             is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
             need_weights=need_weights,

@@ -40,13 +40,17 @@ def scaled_dot_product_attention(
     q: Any,
     k: Any,
     v: Any,
-    mask: Any = None,
-    is_causal: bool = False,
+    attn_mask: Any = None,
     dropout_p: float = 0.0,
+    is_causal: bool = False,
     scale: float | None = None,
+    *,
     need_weights: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """Attention softmax(q k^T * scale + mask) v, fused into one node of the graph.
+    """Attention softmax(q k^T * scale + attn_mask) v, fused into one node of the graph.
+
+    The arguments are those of `torch.nn.functional.scaled_dot_product_attention`,
+    in its order, plus `need_weights`.
 
     Mask conventions follow `torch.nn.functional.scaled_dot_product_attention`:
     a boolean mask is True where a query MAY attend (the opposite of the
@@ -59,9 +63,9 @@ def scaled_dot_product_attention(
         q: (..., Tq, d) queries.
         k: (..., Tk, d) keys.
         v: (..., Tk, dv) values.
-        mask: boolean or float, broadcastable to (..., Tq, Tk).
-        is_causal: apply the causal (lower-triangular, top-left aligned) mask.
+        attn_mask: boolean or float, broadcastable to (..., Tq, Tk).
         dropout_p: drop attention probabilities with this chance; pass 0 in eval mode.
+        is_causal: apply the causal (lower-triangular, top-left aligned) mask.
         scale: multiplies q k^T; 1 / sqrt(d) by default.
         need_weights: also return the attention probabilities (before dropout).
 
@@ -69,4 +73,4 @@ def scaled_dot_product_attention(
         (..., Tq, dv) outputs, or (outputs, (..., Tq, Tk) weights) with need_weights.
     """
     rng: np.random.Generator | None = random.generator() if dropout_p > 0 else None
-    return _attention(q, k, v, mask, is_causal, dropout_p, scale, rng, need_weights)
+    return _attention(q, k, v, attn_mask, is_causal, dropout_p, scale, rng, need_weights)
