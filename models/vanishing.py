@@ -70,21 +70,23 @@ def gradient_norms(
 
     Returns:
         norms (steps + 1,); norms[t] is the mean over sequences t steps back from the
-        end, so norms[0] = |v| = 1.
+        end, so norms[0] = |v| = 1.  A kernel so large that its products overflow
+        saturates the units, and the gradient through them is 0.
     """
     x = Tensor(rng.standard_normal((sequences, warmup + steps + 1, layer.input_size)))
     v = rng.standard_normal((sequences, layer.units))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     state = None
     kept: list[Tensor] = []  # h_{T-steps} .. h_T
-    for t in range(warmup + steps + 1):
-        state = layer.step(x[:, t], state)
-        h = state[0] if isinstance(state, tuple) else state
-        if t >= warmup:
-            h.retain_grad()
-            kept.append(h)
-    loss = (kept[-1] * Tensor(v)).sum()
-    loss.backward()
+    with np.errstate(over="ignore"):
+        for t in range(warmup + steps + 1):
+            state = layer.step(x[:, t], state)
+            h = state[0] if isinstance(state, tuple) else state
+            if t >= warmup:
+                h.retain_grad()
+                kept.append(h)
+        loss = (kept[-1] * Tensor(v)).sum()
+        loss.backward()
     return np.array([np.linalg.norm(h.grad, axis=1).mean() for h in reversed(kept)])
 
 
@@ -210,7 +212,7 @@ def run(config: VanishingConfig, log: Callable[[str], Any] = print) -> dict[str,
         curves[label], factors[label] = norms, decay_factor(norms)
         name = kind if bias is None else f"LSTM f{bias:g}"
         cells = " ".join(f"{norms[t]:8.1e}" for t in shown)
-        log(f"{name:>12s} {scale:5.2f}  {cells}  {factors[label]:.3f}")
+        log(f"{name:>12s} {scale:5.3g}  {cells}  {factors[label]:.3f}")
     log(
         "(norm: the recurrent kernel's spectral norm, per gate for the LSTM; f: the LSTM's "
         "forget-gate bias)"
