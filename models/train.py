@@ -212,16 +212,17 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training after a checkpoint of the current state was saved.
+    """Ctrl-C (SIGINT) or SIGTERM stopped training after the current state was saved.
 
     Attributes:
         checkpoint: where the checkpoint was written.
         iter_num: the iteration `--resume` continues from.
+        signum: the signal that asked training to stop.
     """
 
-    def __init__(self, checkpoint: Path, iter_num: int) -> None:
+    def __init__(self, checkpoint: Path, iter_num: int, signum: int = signal.SIGINT) -> None:
         super().__init__(f"interrupted at iteration {iter_num}; checkpoint saved to {checkpoint}")
-        self.checkpoint, self.iter_num = checkpoint, iter_num
+        self.checkpoint, self.iter_num, self.signum = checkpoint, iter_num, signum
 
 
 def first_nonfinite(named_arrays: Iterable[tuple[str, np.ndarray | None]]) -> str | None:
@@ -268,31 +269,36 @@ def _divergence(
 
 
 class _InterruptRequest:
-    """Turns the first SIGINT into a request to stop at the next iteration boundary.
+    """Turns the first SIGINT or SIGTERM into a request to stop at the next iteration.
 
     Stopping there, rather than wherever the signal lands, means model,
     optimizer, iteration and generators are saved in one consistent state.
-    The second SIGINT raises KeyboardInterrupt at once, as Python's default.
+    A second signal has its default effect at once: SIGINT raises
+    KeyboardInterrupt, SIGTERM ends the process.
     """
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.requested: int | None = None  # the signal received
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.requested = signum
+        for number in self.SIGNALS:
+            default = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
+            signal.signal(number, default)
 
     def __enter__(self) -> _InterruptRequest:
         # NOTE: signal handlers can only be set from the main thread; elsewhere
-        # (a worker thread, some notebooks) Ctrl-C keeps its default effect.
+        # (a worker thread, some notebooks) the signals keep their default effect.
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
 
 @minigrad.no_grad()
@@ -419,7 +425,7 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
     Raises:
         TrainingDiverged: when the loss, a gradient or a parameter is NaN or
             infinite; the last good checkpoint is left untouched.
-        TrainingInterrupted: on Ctrl-C (SIGINT), after saving the current state.
+        TrainingInterrupted: on Ctrl-C (SIGINT) or SIGTERM, after saving the current state.
     """
     run = _prepare(config)
     model, optimizer, tokenizer = run["model"], run["optimizer"], run["tokenizer"]
@@ -497,10 +503,10 @@ def train(config: TrainConfig, log: Any = print) -> dict[str, Any]:
             # Checked here, after any evaluation of this iteration and before its
             # step, so that --resume (which skips the evaluation at the iteration it
             # resumes from) draws exactly the batches this run would have drawn.
-            if interrupt.requested:
+            if interrupt.requested is not None:
                 save()
                 log(f"interrupted at iteration {iter_num}: saved {path}; continue with --resume")
-                raise TrainingInterrupted(path, iter_num)
+                raise TrainingInterrupted(path, iter_num, interrupt.requested)
 
             lr = optim.warmup_cosine(iter_num, **schedule)
             for group in optimizer.param_groups:
@@ -604,8 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except TrainingInterrupted:
-        return 130  # train() has printed where it saved
+    except TrainingInterrupted as stop:
+        return 128 + stop.signum  # train() has printed where it saved; 130 after Ctrl-C
     except KeyboardInterrupt:
         kept = checkpoint_path(config.out_dir)
         kept_note = f"{kept} holds the last checkpoint" if kept.exists() else "nothing was saved"

@@ -184,7 +184,7 @@ def test_ctrl_c_saves_a_checkpoint_from_which_resume_matches_an_uninterrupted_ru
         config(tmp_path, corpus, out_dir=str(tmp_path / "straight"), **common),
         log=lambda line: None,
     )
-    handler_before = signal.getsignal(signal.SIGINT)
+    handlers_before = [signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)]
     log, lines = interrupt_at(signalled_at)
 
     with pytest.raises(TrainingInterrupted) as caught:
@@ -195,7 +195,7 @@ def test_ctrl_c_saves_a_checkpoint_from_which_resume_matches_an_uninterrupted_ru
         f"interrupted at iteration {stopped_at}: saved {caught.value.checkpoint}; "
         "continue with --resume"
     )
-    assert signal.getsignal(signal.SIGINT) is handler_before
+    assert [signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)] == handlers_before
     assert load_checkpoint(tmp_path / "out")[1]["iter_num"] == stopped_at
     resumed = train(config(tmp_path, corpus, resume=True, **common), log=lambda line: None)
     assert resumed["iter_num"] == 12
@@ -225,7 +225,10 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, corpus):
     assert load_checkpoint(tmp_path / "out")[1]["iter_num"] == 5
 
 
-def test_sigint_to_the_training_command_saves_and_resume_continues_from_there(tmp_path, corpus):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_training_command_saves_and_resume_continues_from_there(
+    tmp_path, corpus, signum, status
+):
     out_dir = tmp_path / "out"
     argv = [sys.executable, "-u", "-m", "models.train", "--data", str(corpus)]
     argv += ["--out_dir", str(out_dir), "--max_iters", "100000", "--eval_interval", "1000"]
@@ -238,7 +241,7 @@ def test_sigint_to_the_training_command_saves_and_resume_continues_from_there(tm
         for line in child.stdout:
             printed.append(line)
             if line.startswith("iter "):
-                child.send_signal(signal.SIGINT)
+                child.send_signal(signum)
                 break
             assert time.monotonic() < deadline, "the trainer printed no iteration line"
         remaining, err = child.communicate(timeout=60)
@@ -247,7 +250,7 @@ def test_sigint_to_the_training_command_saves_and_resume_continues_from_there(tm
             child.kill()
     printed += remaining.splitlines(keepends=True)
 
-    assert child.returncode == 130, err
+    assert child.returncode == status, err
     last = printed[-1].strip()
     assert last.startswith("interrupted at iteration ") and last.endswith("continue with --resume")
     stopped_at = int(last.split()[3].rstrip(":"))
