@@ -293,7 +293,7 @@ class _InterruptRequest:
         # NOTE: signal handlers can only be set from the main thread; elsewhere
         # (a worker thread, some notebooks) the signals keep their default effect.
         if threading.current_thread() is threading.main_thread():
-            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+            self._previous = {n: signal.signal(n, self._handle) for n in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
