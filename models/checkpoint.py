@@ -30,7 +30,7 @@ CHECKPOINT = "ckpt.npz"
 FORMAT = "minigrad-gpt-checkpoint/1"
 # The metadata fields every checkpoint has, and what each must be.
 REQUIRED = {
-    "iter_num": (int, "an integer"),
+    "iter_num": (int, "a whole number at least 0"),
     "best_val_loss": ((int, float), "a number"),
     "model": (dict, "a mapping"),
     "train": (dict, "a mapping"),
@@ -94,7 +94,12 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
             f"{path} is not a minigrad-gpt checkpoint (format {metadata.get('format')!r})"
         )
     for key, (kind, expected) in REQUIRED.items():
-        if not isinstance(metadata.get(key), kind) or isinstance(metadata.get(key), bool):
+        value = metadata.get(key)
+        if (
+            not isinstance(value, kind)
+            or isinstance(value, bool)
+            or (key == "iter_num" and value < 0)
+        ):
             raise ValueError(
                 f"{path} is damaged: metadata field {key!r} is {metadata.get(key)!r}, "
                 f"expected {expected}"

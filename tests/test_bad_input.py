@@ -333,7 +333,11 @@ DAMAGE = {
     ),
     "no iteration": (
         lambda arrays, metadata: metadata.pop("iter_num"),
-        "is damaged: metadata field 'iter_num' is None, expected an integer",
+        "is damaged: metadata field 'iter_num' is None, expected a whole number at least 0",
+    ),
+    "a negative iteration": (
+        lambda arrays, metadata: metadata.update(iter_num=-3),
+        "is damaged: metadata field 'iter_num' is -3, expected a whole number at least 0",
     ),
     "a nonsensical model": (
         lambda arrays, metadata: metadata["model"].update(n_head="four"),
