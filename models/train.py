@@ -583,7 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0: finished.  1: stopped because the loss or a gradient was NaN or
     infinite.  2: a flag, the corpus or the checkpoint was unusable.
-    130: interrupted by Ctrl-C (the checkpoint saved, unless pressed twice).
+    130: interrupted by Ctrl-C (the checkpoint saved, unless pressed twice);
+    143: stopped by SIGTERM (the checkpoint saved).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -591,6 +592,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
     try:
         apply_saved_settings(config, given)
+        if "vocab_size" in given and config.tokenizer != "bpe":
+            raise ValueError(
+                f"--vocab_size {config.vocab_size}: it sizes the BPE tokenizer, and this run's "
+                f"tokenizer is {config.tokenizer!r} (one token per character of the text); "
+                "add --tokenizer bpe or leave --vocab_size out"
+            )
         # A diverging run overflows on its way to nan; the guard reports it in one line.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             train(config)

@@ -253,6 +253,8 @@ def test_sampling_a_prompt_with_an_unseen_character_exits_2_naming_it(trained, c
         (["--dropout", "1.0"], "--dropout must be in [0, 1), got 1.0"),
         (["--beta2", "1.5"], "--beta2 must be in [0, 1), got 1.5"),
         (["--tokenizer", "bpe", "--vocab_size", "100"], "--vocab_size must be at least 256"),
+        (["--vocab_size", "300"], "--vocab_size 300: it sizes the BPE tokenizer, and this run's"),
+        (["--vocab_size=300"], "add --tokenizer bpe or leave --vocab_size out"),
         (["--block_size", "4000"], "fewer than block_size + 1 = 4001"),
         (["--min_lr", "0.01"], "--min_lr (0.01) is above --learning_rate (0.001)"),
         (["--lr_decay_iters", "10"], "--lr_decay_iters (10) ends before --warmup_iters (100)"),
