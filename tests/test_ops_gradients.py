@@ -202,6 +202,19 @@ def test_integer_power_of_negative_base_has_gradient(x, exponent):
     assert check(lambda t: t**exponent, x)
 
 
+def test_gradient_of_zero_to_a_power_follows_its_one_sided_limits():
+    # d(0^p)/dp = 0^p log 0: 0 for p > 0 (0 * -inf taken as its limit), -inf for p < 0
+    # (inf * -inf), and 0 at p = 0 by PyTorch's convention; the same to second order.
+    p = Tensor(np.array([-2.0, -0.5, 0.0, 0.5, 3.0]), requires_grad=True)
+    with np.errstate(divide="ignore"):
+        out = Tensor(np.zeros(5)) ** p
+        (first,) = mg.grad(out.sum(), p, create_graph=True)
+        out.sum().backward()
+    assert out.data.tolist() == [np.inf, np.inf, 1.0, 0.0, 0.0]
+    assert p.grad.tolist() == [-np.inf, -np.inf, 0.0, 0.0, 0.0]
+    assert first.data.tolist() == p.grad.tolist()
+
+
 @given(
     x=shapes().flatmap(lambda shape: separated_arrays(shape, SPACING / 2)),
     bounds=st.tuples(grid_floats(0.0, steps=6), grid_floats(0.0, steps=6)).map(sorted),

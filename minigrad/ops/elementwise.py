@@ -87,22 +87,24 @@ def pow(base: Any, exponent: Any) -> Tensor:
                 if singular.any():
                     grad_base = np.where(singular, 0, grad_base).astype(grad_base.dtype)
             if exponent.requires_grad:
-                # d(b^p)/dp = b^p log b, taken as 0 where b == 0 (the limit for p > 0)
-                grad_exponent = g * np.where(b == 0, 0, out * np.log(np.where(b == 0, 1, b)))
+                # d(b^p)/dp = b^p log b: taken as 0 where b == 0 and p >= 0 (the limit
+                # for p > 0), and -inf (inf * log 0) where b == 0 and p < 0, as in PyTorch
+                flat = (b == 0) & (p >= 0)
+                grad_exponent = g * np.where(flat, 0, out * np.log(np.where(flat, 1, b)))
         return grad_base, grad_exponent
 
     def graph(g: Tensor) -> tuple[Tensor, Tensor | None]:
-        zero = base.data == 0
+        from minigrad.ops.shape import where
+
         grad_exponent = None
         with np.errstate(divide="ignore", invalid="ignore"):
             grad_base = g * exponent * base ** (exponent - 1)
             singular = (exponent.data == 0) & (base.data == 0)
             if singular.any():
-                from minigrad.ops.shape import where
-
                 grad_base = where(singular, 0.0, grad_base)
             if exponent.requires_grad:
-                grad_exponent = g * base**exponent * log(base.masked_fill(zero, 1)) * ~zero
+                flat = (base.data == 0) & (exponent.data >= 0)  # shaped like the output
+                grad_exponent = g * base**exponent * log(where(flat, 1.0, base)) * ~flat
         return grad_base, grad_exponent
 
     return Tensor._from_op(out, (base, exponent), backward, "pow", graph)
