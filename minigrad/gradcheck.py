@@ -49,7 +49,8 @@ def gradcheck(
     Returns:
         True when every checked element agrees (else False, or an exception).
     """
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    positions = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    checked = [inputs[i] for i in positions]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
     for position, t in enumerate(inputs):
@@ -90,7 +91,7 @@ def gradcheck(
             worst = int(np.argmax(np.where(np.isnan(error), np.inf, error - limit)))
             where = np.unravel_index(worst, t.shape) if t.ndim else ()
             message = (
-                f"gradcheck: input {inputs.index(t) if t in inputs else k} (shape {t.shape}) "
+                f"gradcheck: input {positions[k]} (shape {t.shape}) "
                 f"element {tuple(int(w) for w in where)}: analytic "
                 f"{analytic[k].reshape(-1)[worst]:.10g}, numeric {numeric[worst]:.10g}"
             )

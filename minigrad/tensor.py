@@ -303,10 +303,26 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return Tensor(self.data >= as_array(other))
 
-    def eq(self, other: Any) -> Tensor:
-        """Elementwise equality as a boolean tensor (`==` keeps Python identity semantics)."""
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:  # `t == None` is False, as in PyTorch
+            return NotImplemented
         return Tensor(self.data == as_array(other))
 
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:
+            return NotImplemented
+        return Tensor(self.data != as_array(other))
+
+    def eq(self, other: Any) -> Tensor:
+        """Elementwise equality as a boolean tensor, the same as `==`."""
+        return self == other
+
+    def ne(self, other: Any) -> Tensor:
+        """Elementwise inequality as a boolean tensor, the same as `!=`."""
+        return self != other
+
+    # `==` compares elements, so hashing stays by identity, as for PyTorch tensors:
+    # a tensor is a dict key or set member as itself (optimizer state, seen sets).
     __hash__ = object.__hash__
 
     # ---- elementwise -------------------------------------------------------------

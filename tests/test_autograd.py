@@ -327,6 +327,22 @@ def test_a_one_element_tensor_has_a_truth_value_and_a_larger_one_is_ambiguous():
         bool(mg.tensor([1.0, 2.0]))
 
 
+def test_comparisons_are_elementwise_masks_and_tensors_hash_as_themselves():
+    a = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = Tensor(np.array([1.0, 0.0, 3.0]))
+    assert (a == b).tolist() == [True, False, True]
+    assert (a != b).tolist() == [False, True, False]
+    assert (a == 2).tolist() == [False, True, False]
+    assert (np.array([3.0, 2.0, 1.0]) == a).tolist() == [False, True, False]
+    assert (a == b).dtype == np.bool_ and not (a == b).requires_grad
+    assert a.eq(b).tolist() == (a == b).tolist() and a.ne(2).tolist() == (a != 2).tolist()
+    assert (a == None) is False and (a != None) is True  # noqa: E711
+    # Containers look a tensor up by identity first, so dicts and sets still work.
+    twin = Tensor(a.data.copy())
+    assert {a: "a", twin: "twin"}[twin] == "twin" and len({a, twin, a}) == 2
+    assert a in [a] and a in {a}
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()
