@@ -101,7 +101,7 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
             or (key == "iter_num" and value < 0)
         ):
             raise ValueError(
-                f"{path} is damaged: metadata field {key!r} is {metadata.get(key)!r}, "
+                f"{path} is damaged: metadata field {key!r} is {value!r}, "
                 f"expected {expected}"
             )
     try:
