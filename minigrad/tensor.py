@@ -174,6 +174,22 @@ class Tensor:
     def tolist(self) -> Any:
         return self.data.tolist()
 
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def numel(self) -> int:
+        """The number of elements, as PyTorch names `size`."""
+        return self.data.size
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph: its gradient flows back unchanged."""
+        from minigrad.ops import elementwise
+
+        return elementwise.cast(self, self.dtype)
+
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut off from the graph."""
         return Tensor(self.data)
@@ -281,6 +297,9 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return elementwise.neg(self)
 
+    def __abs__(self) -> Tensor:
+        return elementwise.abs(self)
+
     def __matmul__(self, other: Any) -> Tensor:
         return linalg.matmul(self, other)
 
@@ -289,6 +308,53 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return shape_ops.getitem(self, index)
+
+    # In-place arithmetic, as in PyTorch's `with torch.no_grad(): p -= lr * p.grad`.
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(np.add, other, "+=", self.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(np.subtract, other, "-=", self.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(np.multiply, other, "*=", self.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(np.true_divide, other, "/=", self.__truediv__)
+
+    def _in_place(
+        self, ufunc: np.ufunc, other: Any, symbol: str, op: Callable[[Any], Tensor]
+    ) -> Tensor:
+        """Write `self <symbol> other` into this tensor's array, which every view of it shares.
+
+        While gradients are recorded, a tensor that requires them cannot change
+        under the graph: a leaf raises, as in PyTorch, and an op's result is
+        recomputed out of place, so `h += x` inside a model rebinds `h` to
+        `h + x` with its gradient. Under `no_grad()`, or when nothing requires
+        a gradient, the array itself changes and the tensor stays the same object.
+        """
+        records = autograd._grad_enabled and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        )
+        if records and self.requires_grad and self.is_leaf:
+            raise RuntimeError(
+                f"`{symbol}` on a leaf tensor that requires grad would change the values "
+                "its gradient is taken at; update it under minigrad.no_grad(), as an "
+                f"optimizer step does, or write `x = x {symbol[0]} y` for a new tensor"
+            )
+        if records:
+            return op(other)
+        value = as_array(other)
+        try:
+            ufunc(self.data, value, out=self.data, casting="same_kind")
+        except (TypeError, ValueError) as error:  # NumPy's casting, shape, read-only errors
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(
+                f"`{symbol}` in place: the tensor is {self.dtype} of shape {self.shape} and "
+                f"stays so; got {value.dtype} of shape {value.shape}, which must broadcast "
+                f"to it and convert without changing kind ({error})"
+            ) from None
+        return self
 
     # Comparisons compute masks: plain boolean tensors with no gradient.
     def __lt__(self, other: Any) -> Tensor:
@@ -375,6 +441,14 @@ class Tensor:
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return reduce.min(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the largest values (of the flattened tensor without `axis`); no gradient."""
+        return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the smallest values (of the flattened tensor without `axis`); no gradient."""
+        return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims))
 
     def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
         return reduce.var(self, axis, keepdims, correction)

@@ -343,6 +343,77 @@ def test_comparisons_are_elementwise_masks_and_tensors_hash_as_themselves():
     assert a in [a] and a in {a}
 
 
+def test_in_place_arithmetic_under_no_grad_updates_the_same_tensor():
+    # The manual gradient step of a PyTorch tutorial: the tensor an optimizer or a
+    # model holds must change, not a new tensor bound to the loop's name.
+    p = leaf([1.0, -2.0])
+    held = [p]
+    (p * p).sum().backward()  # gradient 2p
+    with mg.no_grad():
+        p -= 0.25 * p.grad
+        p *= Tensor(np.array([2.0, 4.0]))
+        p += 1
+        p /= 2
+    assert held[0] is p and p.requires_grad and p.is_leaf
+    assert_allclose(p.numpy(), [(0.5 * 2 + 1) / 2, (-1.0 * 4 + 1) / 2])
+    counts = mg.arange(3)  # nothing requires a gradient: in place outside no_grad too
+    view = counts.numpy()
+    counts += 2
+    assert view.tolist() == [2, 3, 4]
+
+
+def test_in_place_arithmetic_on_the_graph_raises_for_leaves_and_rebinds_results():
+    p = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"`-=` on a leaf tensor that requires grad.*no_grad"):
+        p -= 1.0
+    assert p.numpy().tolist() == [1.0, 2.0]
+    h = p * 3.0
+    first = h
+    h += p * p  # h = 3p + p^2: a new node, so the gradient is right
+    assert h is not first and first.numpy().tolist() == [3.0, 6.0]
+    h.sum().backward()
+    assert_allclose(p.grad, [3.0 + 2.0, 3.0 + 4.0])
+    total = mg.zeros(2, dtype=np.float64)
+    total += p  # a constant plus a leaf that requires grad joins the graph
+    assert total.requires_grad
+
+
+def test_in_place_arithmetic_that_cannot_fit_the_tensor_says_why():
+    counts, values = mg.arange(3), mg.zeros(3)
+    with pytest.raises(TypeError, match=r"`\+=` in place: the tensor is int64 of shape \(3,\)"):
+        counts += 0.5
+    with pytest.raises(ValueError, match=r"got float64 of shape \(2, 3\), which must broadcast"):
+        values += np.ones((2, 3))
+    assert counts.numpy().tolist() == [0, 1, 2] and values.numpy().tolist() == [0, 0, 0]
+
+
+def test_a_cast_to_integers_or_booleans_ends_the_graph():
+    x = leaf([1.5, -2.5])
+    rounded = x.astype(np.int64)
+    assert not rounded.requires_grad and not x.astype(bool).requires_grad
+    assert rounded.numpy().tolist() == [1, -2]
+    (x.astype(np.float32) * rounded).sum().backward()  # only the float path carries gradient
+    assert x.grad.dtype == np.float64 and x.grad.tolist() == [1.0, -2.0]
+
+
+def test_pytorchs_small_conveniences_clone_numel_argmax_abs_and_float():
+    x = leaf([[1.0, -4.0, 2.0], [-3.0, 0.5, 6.0]])
+    copy = x.clone()
+    assert copy.numpy() is not x.numpy() and copy.numpy().tolist() == x.numpy().tolist()
+    copy.numpy()[0, 0] = 9.0
+    assert x.numpy()[0, 0] == 1.0
+    (copy * copy).sum().backward()  # the copy's gradient reaches x unchanged: 2 * copy
+    assert_allclose(x.grad, 2 * np.array([[9.0, -4.0, 2.0], [-3.0, 0.5, 6.0]]))
+    assert x.numel() == 6
+    assert x.argmax().item() == 5 and x.argmin(axis=1).tolist() == [1, 0]
+    assert x.argmax(axis=0, keepdims=True).tolist() == [[0, 1, 1]]
+    assert not x.argmax().requires_grad
+    assert abs(x).numpy().tolist() == [[1.0, 4.0, 2.0], [3.0, 0.5, 6.0]] and abs(x).requires_grad
+    assert float(x[1, 2]) == 6.0 and int(x[0, 1]) == -4
+    with pytest.raises(ValueError, match=r"item\(\) needs a tensor with one element"):
+        float(x)
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()
