@@ -117,9 +117,16 @@ def neg(a: Any) -> Tensor:
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
-    """Convert to `dtype`; the graph walk converts the gradient back to a's dtype."""
+    """Convert to `dtype`; the graph walk converts the gradient back to a's dtype.
+
+    A cast to integers or booleans ends the graph, as in PyTorch: rounding has no
+    useful gradient, and such a tensor cannot hold one.
+    """
+    data = a.data.astype(dtype)
+    if data.dtype.kind not in "fc":
+        return Tensor._constant(data)
     rule = lambda g: (g,)  # noqa: E731
-    return Tensor._from_op(a.data.astype(dtype), (a,), rule, "cast", rule)
+    return Tensor._from_op(data, (a,), rule, "cast", rule)
 
 
 def exp(a: Any) -> Tensor:
