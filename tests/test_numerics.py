@@ -110,6 +110,20 @@ def test_cross_entropy_of_huge_float32_logits_matches_float64(magnitude, data):
     np.testing.assert_allclose(grad, want_grad, atol=1e-7)
 
 
+def test_cross_entropy_with_every_row_ignored_is_nan_with_zero_gradients():
+    # A mean over no rows is 0/0; no row reaches the loss, so every gradient is 0,
+    # as in PyTorch, and neither the loss nor its gradient warns.
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0]], dtype=np.float32)
+    ignored = np.array([-100, -100])
+    loss, grad = value_and_grad(lambda t: F.cross_entropy(t, ignored), x)
+    assert np.isnan(loss) and grad.tolist() == [[0.0] * 3] * 2
+    t = mg.tensor(x, requires_grad=True)
+    (g,) = mg.grad(F.cross_entropy(t, ignored), t, create_graph=True)
+    assert g.numpy().tolist() == [[0.0] * 3] * 2
+    _, summed = value_and_grad(lambda t: F.cross_entropy(t, ignored, reduction="sum"), x)
+    assert summed.tolist() == [[0.0] * 3] * 2
+
+
 @needs_torch
 def test_huge_logits_give_pytorchs_softmax_log_softmax_and_cross_entropy():
     x = np.array([[1e4, -1e4, 5e3, 1e4 - 3], [1e30, -1e30, 0, 1]], dtype=np.float32)

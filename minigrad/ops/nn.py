@@ -202,8 +202,7 @@ def cross_entropy(
         if reduction == "none":
             grad *= (g * valid)[:, None]
         else:
-            scale = g / count if reduction == "mean" else g
-            grad *= valid[:, None] * scale
+            grad *= valid[:, None] * _row_scale(g, count, reduction)
         return (grad,)
 
     def graph(g: Tensor) -> tuple[Tensor]:
@@ -212,11 +211,21 @@ def cross_entropy(
         residual = softmax(logits, 1) - one_hot
         if reduction == "none":
             return (residual * (g * valid).unsqueeze(1),)
-        scale = g / count if reduction == "mean" else g
-        return (residual * valid[:, None] * scale,)
+        return (residual * valid[:, None] * _row_scale(g, count, reduction),)
 
     loss = Tensor._from_op(out, (logits,), backward, "cross_entropy", graph)
     return loss.reshape(()) if single and reduction == "none" else loss
+
+
+def _row_scale(g: Any, count: int, reduction: str) -> Any:
+    """What each kept row's gradient is multiplied by: g, or g / count for a mean.
+
+    With every row ignored the mean is nan, but no row contributes, so every
+    gradient is 0, as in PyTorch (not nan from g / 0).
+    """
+    if reduction != "mean":
+        return g
+    return g / count if count else g * 0
 
 
 def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
