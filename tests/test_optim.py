@@ -175,6 +175,21 @@ def test_load_state_dict_rejects_a_different_grouping():
         other.load_state_dict(saved)
 
 
+@pytest.mark.parametrize("step", [-1, 2.5, float("nan"), "3"])
+def test_load_state_dict_refuses_a_step_count_that_is_no_count_and_changes_nothing(step):
+    p = parameter(1.0)
+    p.grad = np.array([0.5])
+    source = optim.Adam([p], lr=0.1)
+    source.step()
+    saved = copy.deepcopy(source.state_dict())
+    saved["state"][0]["step"] = step
+    saved["param_groups"][0]["lr"] = 0.5
+    target = optim.Adam([parameter(1.0)], lr=0.1)
+    with pytest.raises(ValueError, match=r"'step' of parameter 0 is .*a whole number at least 0"):
+        target.load_state_dict(saved)
+    assert target.param_groups[0]["lr"] == 0.1 and target.state == {}
+
+
 # ---- bad arguments -----------------------------------------------------------------------
 
 

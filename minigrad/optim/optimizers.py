@@ -131,9 +131,7 @@ class Optimizer:
                     f"load_state_dict: the saved groups have settings {foreign} that "
                     f"{type(self).__name__} does not take; is it another optimizer's state?"
                 )
-        for saved, own in zip(groups, self.param_groups, strict=True):
-            own.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
+        state = {}  # checked in full before anything of this optimizer changes
         for i, s in state_dict["state"].items():
             p = params[int(i)]
             restored = {}
@@ -145,8 +143,16 @@ class Optimizer:
                             f"{value.shape}, expected {p.shape}"
                         )
                     value = value.astype(p.dtype, copy=True)
+                elif key == "step" and not _is_count(value):
+                    raise ValueError(
+                        f"load_state_dict: state 'step' of parameter {i} is {value!r}, "
+                        "expected the count of steps taken, a whole number at least 0"
+                    )
                 restored[key] = value
-            self.state[p] = restored
+            state[p] = restored
+        for saved, own in zip(groups, self.param_groups, strict=True):
+            own.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = state
 
     def _all_params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -440,3 +446,12 @@ class RMSprop(Optimizer):
             p.data -= group["lr"] * buffer
         else:
             p.data -= group["lr"] * grad / denom
+
+
+def _is_count(value: Any) -> bool:
+    """True for a whole number at least 0, as a Python or NumPy int or float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(value >= 0 and value % 1 == 0)
