@@ -332,14 +332,23 @@ class GPT(nn.Module):
             (B, T + max_new_tokens) token ids.  Only the last `block_size`
             tokens condition each prediction.
         """
-        if temperature < 0:
+        if not temperature >= 0:  # also refuses nan
             raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
+            raise TypeError(
+                f"generate: max_new_tokens must be a whole number, got {max_new_tokens!r}"
+            )
+        if max_new_tokens < 0:
+            raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
         rng = rng or minigrad.random.generator()
-        idx = np.array(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
+        ids = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        if ids.size and ids.dtype.kind not in "iu":
+            raise TypeError(f"generate: idx must hold integer token ids, got dtype {ids.dtype}")
+        idx = ids.astype(np.int64)
         if idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError(f"generate: idx must be (batch, time) with time >= 1, got {idx.shape}")
         block_size = self.config.block_size

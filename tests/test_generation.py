@@ -123,6 +123,20 @@ def test_generate_rejects_top_p_outside_zero_to_one(top_p):
         tiny_gpt().generate(np.zeros((1, 1), dtype=np.int64), 2, top_p=top_p)
 
 
+@pytest.mark.parametrize(
+    "prompt, arguments, error, message",
+    [
+        ([[0]], dict(max_new_tokens=2, temperature=float("nan")), ValueError, "temperature"),
+        ([[0]], dict(max_new_tokens=-1), ValueError, "max_new_tokens must be >= 0, got -1"),
+        ([[0]], dict(max_new_tokens=2.0), TypeError, "max_new_tokens must be a whole number"),
+        ([[1.7]], dict(max_new_tokens=2), TypeError, "idx must hold integer token ids"),
+    ],
+)
+def test_generate_refuses_arguments_it_would_misread(prompt, arguments, error, message):
+    with pytest.raises(error, match=message):
+        tiny_gpt().generate(np.array(prompt), **arguments)
+
+
 # ---- the sample command -----------------------------------------------------------------
 
 
