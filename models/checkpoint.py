@@ -101,17 +101,21 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
             or (key == "iter_num" and value < 0)
         ):
             raise ValueError(
-                f"{path} is damaged: metadata field {key!r} is {value!r}, "
-                f"expected {expected}"
+                f"{path} is damaged: metadata field {key!r} is {value!r}, expected {expected}"
             )
     try:
-        GPTConfig(**metadata["model"])
-        tokenizer_from_dict(metadata["tokenizer"])
+        config = GPTConfig(**metadata["model"])
+        tokenizer = tokenizer_from_dict(metadata["tokenizer"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(
             f"{path} is damaged: its model or tokenizer description is unusable "
             f"({type(error).__name__}: {error})"
         ) from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(
+            f"{path} is damaged: its tokenizer has {tokenizer.vocab_size} tokens and its "
+            f"model a vocabulary of {config.vocab_size}; they must be equal"
+        )
     arrays = load(path)
     saved_optimizer = metadata.get("optimizer")
     listed = saved_optimizer.get("arrays", []) if isinstance(saved_optimizer, dict) else []

@@ -26,6 +26,13 @@ class CharTokenizer:
     def __init__(self, chars: list[str]) -> None:
         if not chars:
             raise ValueError("CharTokenizer: the vocabulary is empty; train on a non-empty text")
+        odd = [c for c in chars if not (isinstance(c, str) and len(c) == 1)]
+        if odd or len(set(chars)) != len(chars):
+            shown = odd[:3] or sorted(c for c in set(chars) if list(chars).count(c) > 1)[:3]
+            raise ValueError(
+                "CharTokenizer: chars must be distinct single characters, one per token id; "
+                f"got {shown!r} among {len(chars)}"
+            )
         self.chars = list(chars)
         self.stoi = {c: i for i, c in enumerate(self.chars)}
 

@@ -349,6 +349,14 @@ DAMAGE = {
         lambda arrays, metadata: metadata["tokenizer"].pop("chars"),
         "its model or tokenizer description is unusable (KeyError: 'chars')",
     ),
+    "a tokenizer with a repeated character": (
+        lambda arrays, metadata: metadata["tokenizer"]["chars"].__setitem__(1, "a"),
+        "CharTokenizer: chars must be distinct single characters",
+    ),
+    "a tokenizer that does not fit the model": (
+        lambda arrays, metadata: metadata["tokenizer"]["chars"].append("\u00e9"),
+        "its tokenizer has 24 tokens and its model a vocabulary of 23; they must be equal",
+    ),
     "missing optimizer moments": (
         drop_optimizer_arrays,
         "is damaged: optimizer arrays ['optim.0.exp_avg', 'optim.0.exp_avg_sq'] and",
