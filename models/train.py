@@ -545,6 +545,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
+def given_flags(argv: Sequence[str]) -> set[str]:
+    """The settings `argv` names, as argparse reads them: `--max_iter 5` gives max_iters."""
+    left_out = object()  # not a string, so argparse does not convert it
+    parser = build_parser()
+    parser.set_defaults(**{f.name: left_out for f in fields(TrainConfig)})
+    parsed = vars(parser.parse_args(argv))
+    return {name for name, value in parsed.items() if value is not left_out}
+
+
 def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
     """On --resume, take every setting not `given` on the command line from the checkpoint.
 
@@ -589,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
+    given = given_flags(argv)
     try:
         apply_saved_settings(config, given)
         if "vocab_size" in given and config.tokenizer != "bpe":

@@ -1,6 +1,7 @@
 """The trainer, the sampler and the command line, end to end on tiny configurations."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -204,6 +205,18 @@ def test_resume_alone_continues_with_the_settings_the_run_started_with(tmp_path,
     assert resumed_meta["train"]["batch_size"] == 4 and resumed_meta["iter_num"] == 20
     assert resumed_meta["best_val_loss"] == straight_meta["best_val_loss"]
     assert "step 20:" in resumed_log
+
+
+def test_resume_reads_abbreviated_flags_as_argparse_does(tmp_path, corpus):
+    # `--out` is `--out_dir` to argparse; the resumed run must write where it read.
+    run(tmp_path, corpus, name="first", max_iters=2, eval_interval=2)
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    first_bytes = (tmp_path / "first" / "ckpt.npz").read_bytes()
+    resume = ["train", "--out", str(tmp_path / "copy"), "--resume", "--max_iter", "4"]
+    assert cli.main([*resume, "--learning_r=0.002"]) == 0
+    _, resumed = load_checkpoint(tmp_path / "copy")
+    assert resumed["iter_num"] == 4 and resumed["train"]["learning_rate"] == 0.002
+    assert (tmp_path / "first" / "ckpt.npz").read_bytes() == first_bytes
 
 
 def test_resume_refuses_a_different_model_shape_or_overwrite(tmp_path, corpus, capsys):
