@@ -253,6 +253,27 @@ def _creation_number(tensor: Tensor) -> int:
     return tensor._seq
 
 
+# The creation number at the latest in-place change of any tensor (see Tensor._mark_changed).
+_latest_change = -1
+
+
+def _check_unchanged(node: Tensor) -> None:
+    """Raise if `node` or an input of it changed in place after `node` was computed.
+
+    Its backward rule may read those values, and would then give a wrong
+    gradient; PyTorch raises here too.
+    """
+    seq = node._seq
+    for tensor in (node, *node._parents):
+        if tensor is not None and tensor._changed_at > seq:
+            raise RuntimeError(
+                f"backward: {'the result' if tensor is node else 'an input'} of "
+                f"{node._op!r} (shape {tensor.shape}) changed in place after the op ran, "
+                "by `-=`, `+=`, `*=`, `/=` or an optimizer step, so its gradient would be "
+                "wrong; call backward before the change, or compute the graph again"
+            )
+
+
 def run_backward(
     root: Tensor,
     grad: Any,
@@ -274,6 +295,9 @@ def run_backward(
             gradients are wanted; the walk fills it in and leaves `.grad` alone.
     """
     order = _topological_order(root)
+    # Only an op older than the latest in-place change can be stale; usually none is.
+    latest = _latest_change
+    check_changes = latest >= 0 and any(n._seq < latest for n in order if n._backward)
     pending: dict[int, Any] = {id(root): grad}
     owned: set[int] = set()  # gradient arrays this walk allocated and may add into in place
     for node in reversed(order):
@@ -293,6 +317,8 @@ def run_backward(
             continue
         if node._retains_grad and capture is None:
             node._accumulate(node_grad)
+        if check_changes:
+            _check_unchanged(node)
         if create_graph:
             if node._graph_backward is None:
                 raise NotImplementedError(

@@ -46,6 +46,9 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+    # The creation number current when the data last changed in place (by `-=` and
+    # the like, or an optimizer step); a node created before it cannot run backward.
+    _changed_at = -1
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
@@ -213,6 +216,10 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
+    def _mark_changed(self) -> None:
+        """Record that the data changed in place: graphs built on the old values go stale."""
+        self._changed_at = autograd._latest_change = next(_creation_order)
+
     def retain_grad(self) -> None:
         """Keep this intermediate tensor's gradient in `.grad` after backward."""
         self._retains_grad = True
@@ -331,7 +338,8 @@ class Tensor:
         under the graph: a leaf raises, as in PyTorch, and an op's result is
         recomputed out of place, so `h += x` inside a model rebinds `h` to
         `h + x` with its gradient. Under `no_grad()`, or when nothing requires
-        a gradient, the array itself changes and the tensor stays the same object.
+        a gradient, the array itself changes and the tensor stays the same object;
+        a graph that used the old values then refuses to run backward.
         """
         records = autograd._grad_enabled and (
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
@@ -347,6 +355,7 @@ class Tensor:
         value = as_array(other)
         try:
             ufunc(self.data, value, out=self.data, casting="same_kind")
+            self._mark_changed()
         except (TypeError, ValueError) as error:  # NumPy's casting, shape, read-only errors
             kind = TypeError if isinstance(error, TypeError) else ValueError
             raise kind(

@@ -378,6 +378,44 @@ def test_in_place_arithmetic_on_the_graph_raises_for_leaves_and_rebinds_results(
     assert total.requires_grad
 
 
+def test_backward_refuses_a_graph_whose_values_changed_in_place_since():
+    # The gradient of sum(x * w) in x is w: after `w *= 10` the graph would give the
+    # new w, after `x -= 1` the gradient in w would be the new x. PyTorch raises too.
+    stale = "an input of 'mul' .* changed in place after the op ran"
+    x, w = leaf([1.0, 2.0]), Tensor(np.array([1.0, 1.0]))
+    y = (x * w).sum()
+    w *= 10.0
+    with pytest.raises(RuntimeError, match=stale):
+        y.backward()
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = (x * w).sum()
+    with mg.no_grad():
+        x -= 1.0
+    with pytest.raises(RuntimeError, match=stale):
+        y.backward()
+    e = leaf([0.0, 1.0]).exp()  # exp's backward reads its own result
+    with mg.no_grad():
+        e *= 2.0
+    with pytest.raises(RuntimeError, match="the result of 'exp'"):
+        e.sum().backward()
+    fresh = (x * w).sum()  # a graph built after the change is fine
+    fresh.backward()
+    assert x.grad.tolist() == [3.0, 4.0] and w.grad.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "AdamW", "RMSprop"])
+def test_an_optimizer_step_makes_the_graph_before_it_stale(optimizer):
+    w = leaf([1.0, -1.0])
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    getattr(mg.optim, optimizer)([w], lr=0.5).step()
+    with pytest.raises(RuntimeError, match="changed in place after the op ran"):
+        loss.backward()
+    w.grad = None
+    (w * w).sum().backward()  # the usual loop: forward, backward, step, forward again
+    assert_allclose(w.grad, 2 * w.numpy())
+
+
 def test_in_place_arithmetic_that_cannot_fit_the_tensor_says_why():
     counts, values = mg.arange(3), mg.zeros(3)
     with pytest.raises(TypeError, match=r"`\+=` in place: the tensor is int64 of shape \(3,\)"):

@@ -73,6 +73,7 @@ class Optimizer:
         ]
         for p, grad, group in work:
             self._update(p, grad, self.state.setdefault(p, {}), group)
+            p._mark_changed()  # a graph built before this step can no longer run backward
 
     def _gradient(self, p: Tensor) -> np.ndarray:
         """p's gradient as an array (it is a Tensor after backward(create_graph=True)),
@@ -238,6 +239,8 @@ class Adam(Optimizer):
             if not self._flat_step(index, group, params, grads):
                 for p, grad in zip(params, grads, strict=True):
                     self._update(p, grad, self.state.setdefault(p, {}), group)
+            for p in params:
+                p._mark_changed()
 
     def _flat_moments(
         self, index: int, params: list[Tensor]
