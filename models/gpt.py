@@ -403,11 +403,25 @@ def sample_next(
     """Draw one token id per row of (B, vocab) logits.
 
     Temperature 0 takes the argmax; otherwise the logits are divided by the
-    temperature, cut to the top_k likeliest, then to the nucleus of top_p.
+    temperature, cut to the top_k likeliest, then to the nucleus of top_p.  A
+    temperature so small that the division overflows samples as 0 does.
+
+    Raises:
+        ValueError: when a logit is NaN or infinite (a model whose numbers
+            overflowed), which leaves no distribution to draw from.
     """
+    if not np.isfinite(logits).all():
+        rows = np.flatnonzero(~np.isfinite(logits).all(axis=-1))
+        raise ValueError(
+            f"sampling: the model's logits hold NaN or inf (in row {rows[0]} of "
+            f"{len(logits)}), so there is no distribution to draw from; the weights "
+            "or the activations overflowed"
+        )
     if temperature == 0:
         return logits.argmax(axis=-1)
-    logits = logits.astype(np.float64) / temperature
+    logits = logits.astype(np.float64)
+    with np.errstate(over="ignore"):  # each row's largest logit becomes 0, the rest <= 0
+        logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
         logits = np.where(logits < kth, -np.inf, logits)

@@ -1,5 +1,7 @@
 """Sampling: the key/value cache against full recomputation, top-k, top-p, the sample command."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -115,6 +117,23 @@ def test_a_tiny_top_p_draws_only_the_most_likely_token():
     logits = np.random.default_rng(0).normal(size=(300, 11))
     draws = sample_next(logits, 1.5, None, np.random.default_rng(1), top_p=1e-9)
     np.testing.assert_array_equal(draws, logits.argmax(axis=-1))
+
+
+@pytest.mark.parametrize("top_k", [None, 3])
+def test_a_temperature_too_small_to_divide_by_samples_the_most_likely_token(top_k):
+    logits = np.random.default_rng(0).normal(size=(50, 7)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draws = sample_next(logits, 1e-310, top_k, np.random.default_rng(1))
+    np.testing.assert_array_equal(draws, logits.argmax(axis=-1))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_sampling_from_logits_that_overflowed_raises_instead_of_drawing_token_0(bad):
+    logits = np.zeros((3, 5))
+    logits[1, 2] = bad
+    with pytest.raises(ValueError, match=r"logits hold NaN or inf \(in row 1 of 3\)"):
+        sample_next(logits, 1.0, None, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("top_p", [0.0, 1.5, -0.1])
