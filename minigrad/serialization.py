@@ -37,6 +37,11 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
             raise ValueError(
                 f"save: the name {METADATA_KEY!r} is reserved for the metadata; rename that array"
             )
+        if not isinstance(name, str) or name.endswith(".npy"):
+            raise ValueError(
+                f"save: names must be strings not ending in '.npy' (each array is stored as "
+                f"name + '.npy', and loading strips it again), got {name!r}"
+            )
         try:
             array = value.data if isinstance(value, Tensor) else np.asarray(value)
         except ValueError as error:
@@ -63,7 +68,7 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
     handle, tmp = _create_temporary(path)
     try:
         with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
+            _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -72,6 +77,18 @@ def save(state: Mapping[str, Any], path: str | os.PathLike, metadata: dict | Non
             os.unlink(tmp)
         raise
     _remove_stale_temporaries(path, started)
+
+
+def _write_npz(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """What np.savez writes, one uncompressed name.npy per array, for any names.
+
+    (np.savez takes the names as keyword arguments, so it cannot store an
+    array named 'file' or 'allow_pickle'.)
+    """
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:
@@ -117,7 +134,7 @@ def _open(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path} is a folder; expected a .npz file written by minigrad.save")
     with open(path, "rb") as f:
         start = f.read(4)
-    if start != b"PK\x03\x04":  # every .npz is a zip archive
+    if start not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive, or an empty one
         raise ValueError(
             f"{path} is not a .npz archive (it does not begin like a zip file); "
             "expected a file written by minigrad.save"

@@ -19,24 +19,23 @@ from models.checkpoint import load_checkpoint
 CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
-    import numpy as np
     import minigrad.serialization as serialization
 
     marker = pathlib.Path(sys.argv[1])
     saves = 0
-    original = np.savez
+    original = serialization._write_npz
 
-    def savez_then_hang(file, **arrays):
+    def write_then_hang(file, arrays):
         global saves
         saves += 1
         if saves < 3:
-            return original(file, **arrays)
+            return original(file, arrays)
         file.write(b"PK\\x03\\x04 half a zip")
         file.flush()
         marker.write_text("in the middle of a save")
         time.sleep(120)
 
-    serialization.np.savez = savez_then_hang
+    serialization._write_npz = write_then_hang
     from models.train import main
     sys.exit(main(sys.argv[2:]))
     """
@@ -130,3 +129,19 @@ def test_save_round_trips_arrays_and_metadata(tmp_path):
     assert minigrad.serialization.load_metadata(path) == {"note": "two arrays", "lr": 1e-3}
     assert zipfile.is_zipfile(path)
     assert [p for p in os.listdir(tmp_path)] == ["state.npz"]
+
+
+def test_save_keeps_any_name_numpy_reads_and_an_empty_state(tmp_path):
+    # np.savez takes names as keyword arguments: 'file' and 'allow_pickle' clash there.
+    state = {"file": np.arange(3), "allow_pickle": np.ones(2), "a/b": np.zeros((2, 2))}
+    minigrad.save(state, tmp_path / "odd.npz")
+    loaded = minigrad.load(tmp_path / "odd.npz")
+    assert sorted(loaded) == sorted(state)
+    assert all(np.array_equal(loaded[k], v) for k, v in state.items())
+    with np.load(tmp_path / "odd.npz") as archive:  # still a plain .npz to NumPy
+        assert archive["file"].tolist() == [0, 1, 2]
+    minigrad.save({}, tmp_path / "empty.npz")
+    assert minigrad.load(tmp_path / "empty.npz") == {}
+    with pytest.raises(ValueError, match=r"not ending in '.npy'.*got 'x.npy'"):
+        minigrad.save({"x": np.ones(1), "x.npy": np.zeros(1)}, tmp_path / "clash.npz")
+    assert not (tmp_path / "clash.npz").exists()
