@@ -124,6 +124,34 @@ def test_cross_entropy_with_every_row_ignored_is_nan_with_zero_gradients():
     assert summed.tolist() == [[0.0] * 3] * 2
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_an_ignored_row_of_nan_logits_touches_neither_loss_nor_gradient(reduction):
+    x = np.array([[0.0, np.log(3.0)], [np.nan, 1.0]])
+    target = np.array([1, -100])
+    loss, grad = value_and_grad(lambda t: F.cross_entropy(t, target, reduction=reduction), x)
+    # Row 0 alone: -log(3/4), with gradient softmax - one_hot = (1/4, -1/4).
+    np.testing.assert_allclose(loss.ravel()[0], -np.log(0.75))
+    assert grad.tolist() == [[0.25, -0.25], [0.0, 0.0]]
+    t = mg.tensor(x, requires_grad=True)
+    (g,) = mg.grad(F.cross_entropy(t, target, reduction=reduction).sum(), t, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), [[0.25, -0.25], [0.0, 0.0]])
+
+
+def test_a_nan_gradient_stays_out_of_masked_and_unselected_places():
+    # Softmax over a row that is all masked is nan; masked_fill and where route the
+    # gradient by selection, so the nan reaches no element they masked out.
+    x = mg.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    filled = x.masked_fill(np.array([[False, False], [True, True]]), -np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filled.softmax(-1).sum().backward()
+    assert np.isfinite(x.grad).all() and x.grad[1].tolist() == [0.0, 0.0]
+    a = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = mg.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    mg.where(np.array([True, False]), a, b).backward(np.array([np.nan, 1.0]))
+    assert a.grad.tolist()[1] == 0.0 and b.grad.tolist()[0] == 0.0
+
+
 @needs_torch
 def test_huge_logits_give_pytorchs_softmax_log_softmax_and_cross_entropy():
     x = np.array([[1e4, -1e4, 5e3, 1e4 - 3], [1e30, -1e30, 0, 1]], dtype=np.float32)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minigrad.ops import lift, normalize_axis, shape_error
-from minigrad.ops.shape import scatter_add
+from minigrad.ops.shape import scatter_add, where
 from minigrad.tensor import Tensor, as_array
 
 # A row whose exponentials, shifted by the array's maximum, sum to less than this is
@@ -185,7 +185,8 @@ def cross_entropy(
     safe_t = np.where(valid, t, 0)
     e, shift, total = _exp_rows(logits.data)
     with np.errstate(invalid="ignore", divide="ignore"):  # inf or nan logits: nan, silently
-        losses = (np.log(total[:, 0]) - (logits.data[rows, safe_t] - shift[:, 0])) * valid
+        losses = np.log(total[:, 0]) - (logits.data[rows, safe_t] - shift[:, 0])
+    losses = np.where(valid, losses, 0)  # an ignored row adds 0, even with nan logits
     count = int(valid.sum())
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,6 +204,8 @@ def cross_entropy(
             grad *= (g * valid)[:, None]
         else:
             grad *= valid[:, None] * _row_scale(g, count, reduction)
+        if not valid.all():
+            grad[~valid] = 0  # 0 * nan would be nan in an ignored row of nan logits
         return (grad,)
 
     def graph(g: Tensor) -> tuple[Tensor]:
@@ -210,8 +213,10 @@ def cross_entropy(
         one_hot[rows, safe_t] = 1
         residual = softmax(logits, 1) - one_hot
         if reduction == "none":
-            return (residual * (g * valid).unsqueeze(1),)
-        return (residual * valid[:, None] * _row_scale(g, count, reduction),)
+            scaled = residual * g.unsqueeze(1)
+        else:
+            scaled = residual * _row_scale(g, count, reduction)
+        return (where(valid[:, None], scaled, 0.0),)
 
     loss = Tensor._from_op(out, (logits,), backward, "cross_entropy", graph)
     return loss.reshape(()) if single and reduction == "none" else loss

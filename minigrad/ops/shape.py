@@ -265,10 +265,15 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
             "where", a, b, f"and condition {cond.shape} cannot be broadcast"
         ) from None
 
+    # Selected, not multiplied by the mask: a nan or inf gradient stays where it belongs.
     def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return g * cond, g * ~cond
+        zero = g.dtype.type(0)
+        return np.where(cond, g, zero), np.where(cond, zero, g)
 
-    return Tensor._from_op(out, (a, b), backward, "where", backward)
+    def graph(g: Tensor) -> tuple[Tensor, Tensor]:
+        return where(cond, g, 0.0), where(cond, 0.0, g)
+
+    return Tensor._from_op(out, (a, b), backward, "where", graph)
 
 
 def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
@@ -283,6 +288,10 @@ def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
         ) from None
     if out.shape != a.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}")
-    keep = ~mask
-    rule = lambda g: (g * keep,)  # noqa: E731
-    return Tensor._from_op(out, (a,), rule, "masked_fill", rule)
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.where(mask, g.dtype.type(0), g),)  # 0, not g * 0, where filled
+
+    def graph(g: Tensor) -> tuple[Tensor]:
+        return (where(mask, 0.0, g),)
+
+    return Tensor._from_op(out, (a,), backward, "masked_fill", graph)
