@@ -288,6 +288,7 @@ def masked_fill(a: Any, mask: Any, value: float) -> Tensor:
         ) from None
     if out.shape != a.shape:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {a.shape}")
+
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.where(mask, g.dtype.type(0), g),)  # 0, not g * 0, where filled
 
