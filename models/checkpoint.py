@@ -126,6 +126,11 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
     if not any(name.startswith("model.") for name in arrays):
         raise ValueError(f"{path} is damaged: it holds no model.* arrays")
     for name, array in arrays.items():
+        if array.dtype.kind != "f" and name.startswith(("model.", "optim.")):
+            raise ValueError(
+                f"{path} is damaged: array {name!r} has dtype {array.dtype}, expected "
+                "floating point, as weights and optimizer moments are"
+            )
         if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
             raise ValueError(f"{path} is damaged: array {name!r} holds NaN or inf")
     return arrays, metadata

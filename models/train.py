@@ -576,15 +576,39 @@ def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
                 f"--{name}: a resumed run keeps the checkpoint's {what} ({name}={saved[name]!r}); "
                 f"got {getattr(config, name)!r}"
             )
+    defaults = TrainConfig()
     for f in fields(TrainConfig):
         if f.name not in given and f.name in saved and f.name not in ("resume", "overwrite"):
-            setattr(config, f.name, saved[f.name])
+            value, default = saved[f.name], getattr(defaults, f.name)
+            if not _same_kind(value, default):
+                raise ValueError(
+                    f"{checkpoint_path(config.out_dir)} is damaged: its training setting "
+                    f"{f.name!r} is {value!r}, expected {_kind_name(default)}"
+                )
+            setattr(config, f.name, value)
     done = metadata["iter_num"]
     if config.max_iters <= done:
         raise ValueError(
             f"--max_iters {config.max_iters}: the checkpoint in {config.out_dir} is already at "
             f"iteration {done}, so there is nothing to train; give a larger --max_iters"
         )
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether a saved setting is of the kind its flag takes (an int will do for a float)."""
+    if default is None or isinstance(default, str):
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    return isinstance(value, (int, float))
+
+
+def _kind_name(default: Any) -> str:
+    if default is None or isinstance(default, str):
+        return "a string"
+    return {bool: "true or false", int: "a whole number"}.get(type(default), "a number")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -357,6 +357,20 @@ DAMAGE = {
         lambda arrays, metadata: metadata["tokenizer"]["chars"].append("\u00e9"),
         "its tokenizer has 24 tokens and its model a vocabulary of 23; they must be equal",
     ),
+    "a complex parameter": (
+        lambda arrays, metadata: arrays.update(
+            {"model.lm_head.weight": arrays["model.lm_head.weight"].astype(np.complex64)}
+        ),
+        "array 'model.lm_head.weight' has dtype complex64, expected floating point",
+    ),
+    "a learning rate that is a string": (
+        lambda arrays, metadata: metadata["train"].update(learning_rate="fast"),
+        "its training setting 'learning_rate' is 'fast', expected a number",
+    ),
+    "a fractional batch size": (
+        lambda arrays, metadata: metadata["train"].update(batch_size=2.5),
+        "its training setting 'batch_size' is 2.5, expected a whole number",
+    ),
     "missing optimizer moments": (
         drop_optimizer_arrays,
         "is damaged: optimizer arrays ['optim.0.exp_avg', 'optim.0.exp_avg_sq'] and",
@@ -383,6 +397,22 @@ def test_resuming_from_a_damaged_checkpoint_exits_2_naming_the_file_and_the_dama
     err = capsys.readouterr().err
     assert f"error: {damaged}" in err and expected in err
     assert damaged.read_bytes() == before
+
+
+def test_resuming_with_optimizer_settings_out_of_range_exits_2_naming_them(
+    trained, tmp_path, capsys
+):
+    _, out_dir = trained
+    arrays = mg.load(out_dir / "ckpt.npz")
+    metadata = load_metadata(out_dir / "ckpt.npz")
+    metadata["optimizer"]["param_groups"][0]["betas"] = [2, 3]
+    mg.save(arrays, tmp_path / "ckpt.npz", metadata=metadata)
+
+    assert cli.main(["train", "--resume", "--max_iters", "4", "--out_dir", str(tmp_path)]) == 2
+
+    err = capsys.readouterr().err
+    assert f"--resume: {tmp_path / 'ckpt.npz'} is damaged: its optimizer" in err
+    assert "group 0 are unusable: AdamW: betas[0] must be in [0, 1), got 2" in err
 
 
 def test_resuming_with_a_generator_state_of_another_kind_exits_2_naming_the_file(
