@@ -190,6 +190,23 @@ def test_load_state_dict_refuses_a_step_count_that_is_no_count_and_changes_nothi
     assert target.param_groups[0]["lr"] == 0.1 and target.state == {}
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (dict(betas=[2.0, 3.0]), r"group 0 are unusable: Adam: betas\[0\]"),
+        (dict(lr="fast"), "group 0 are unusable"),
+        (dict(eps=-1.0), "group 0 are unusable: Adam: eps"),
+    ],
+)
+def test_load_state_dict_checks_saved_hyperparameters_as_the_constructor_does(setting, message):
+    saved = optim.Adam([parameter(1.0)], lr=0.1).state_dict()
+    saved["param_groups"][0].update(setting)
+    target = optim.Adam([parameter(1.0)], lr=0.1)
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(saved)
+    assert target.param_groups[0]["lr"] == 0.1 and target.param_groups[0]["betas"] == (0.9, 0.999)
+
+
 # ---- bad arguments -----------------------------------------------------------------------
 
 
@@ -206,6 +223,9 @@ def test_load_state_dict_refuses_a_step_count_that_is_no_count_and_changes_nothi
         (lambda p: optim.Adam([p], eps=-1e-8), "eps"),
         (lambda p: optim.AdamW([p], weight_decay=-0.1), "weight_decay"),
         (lambda p: optim.AdamW([{"params": [p], "lr": -2.0}]), "lr"),
+        (lambda p: optim.Adam([{"params": [p], "betas": (0.9, 1.5)}]), r"betas\[1\]"),
+        (lambda p: optim.SGD([{"params": [p], "momentum": -1.0}], lr=0.1), "momentum"),
+        (lambda p: optim.RMSprop([{"params": [p], "alpha": 2.0}]), "alpha"),
         (lambda p: optim.AdamW([]), "params"),
         (lambda p: optim.AdamW([{"params": [p]}, {"params": [p]}]), "more than one group"),
     ],

@@ -132,6 +132,14 @@ class Optimizer:
                     f"load_state_dict: the saved groups have settings {foreign} that "
                     f"{type(self).__name__} does not take; is it another optimizer's state?"
                 )
+        for number, (saved, own) in enumerate(zip(groups, self.param_groups, strict=True)):
+            merged = {**own, **{k: v for k, v in saved.items() if k != "params"}}
+            try:
+                self._check(merged)
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"load_state_dict: the saved settings of group {number} are unusable: {error}"
+                ) from None
         state = {}  # checked in full before anything of this optimizer changes
         for i, s in state_dict["state"].items():
             p = params[int(i)]
@@ -170,13 +178,17 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        if not momentum >= 0:
-            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
-        if nesterov and momentum <= 0:
-            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
         super().__init__(
             params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         )
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        momentum = group["momentum"]
+        if not momentum >= 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        if group["nesterov"] and momentum <= 0:
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
 
     def _update(
         self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
@@ -210,16 +222,22 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        for i, beta in enumerate(betas):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{type(self).__name__}: betas[{i}] must be in [0, 1), got {beta}")
-        if not eps >= 0:
-            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
         super().__init__(
             params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         )
         # Per group: flat exp_avg and exp_avg_sq, offsets, and each parameter's views.
         self._flat: dict[int, Any] = {}
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        name, betas = type(self).__name__, group["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"{name}: betas must be two numbers, got {betas!r}")
+        for i, beta in enumerate(betas):
+            if not 0 <= beta < 1:
+                raise ValueError(f"{name}: betas[{i}] must be in [0, 1), got {beta}")
+        if not group["eps"] >= 0:
+            raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
 
     def step(self) -> None:
         """Update every parameter that has a gradient, each group's in one flat pass.
@@ -404,12 +422,6 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
     ) -> None:
-        if not 0 <= alpha <= 1:
-            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
-        if not momentum >= 0:
-            raise ValueError(f"RMSprop: momentum must be >= 0, got {momentum}")
-        if not eps >= 0:
-            raise ValueError(f"RMSprop: eps must be >= 0, got {eps}")
         super().__init__(
             params,
             dict(
@@ -421,6 +433,15 @@ class RMSprop(Optimizer):
                 centered=centered,
             ),
         )
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        if not 0 <= group["alpha"] <= 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {group['alpha']}")
+        if not group["momentum"] >= 0:
+            raise ValueError(f"RMSprop: momentum must be >= 0, got {group['momentum']}")
+        if not group["eps"] >= 0:
+            raise ValueError(f"RMSprop: eps must be >= 0, got {group['eps']}")
 
     def _update(
         self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
