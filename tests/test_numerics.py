@@ -318,6 +318,17 @@ def test_max_and_min_split_the_gradient_equally_among_ties_summing_to_the_upstre
     np.testing.assert_allclose(grad, np.where(hits, upstream_kept / ties, 0))
 
 
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_a_nan_wins_max_and_min_and_takes_the_gradient_quietly(name):
+    x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [np.nan, 0.0, np.nan]])
+    value, grad = value_and_grad(lambda t: getattr(t, name)(axis=1), x)  # under strict()
+    other = 6.0 if name == "max" else 4.0
+    assert np.isnan(value[0]) and value[1] == other and np.isnan(value[2])
+    want = [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.5]]
+    want[1][2 if name == "max" else 0] = 1.0
+    assert grad.tolist() == want
+
+
 @needs_torch
 @pytest.mark.parametrize("axis", [None, 1])
 def test_max_with_ties_matches_pytorchs_amax(axis):

@@ -95,17 +95,19 @@ def _extremum(a: Any, axis: Axis, keepdims: bool, pick: Any, name: str) -> Tenso
     kept = pick(a.data, axis=axes, keepdims=True)
     out = kept if keepdims else np.squeeze(kept, axis=axes)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+    def shares() -> np.ndarray:
         # Ties share the gradient equally, so the shares sum to the upstream gradient.
+        # A nan wins, as in NumPy, and the nans take the gradient, as in torch.max.
         hits = a.data == kept
-        share = hits / hits.sum(axis=axes, keepdims=True)
-        return (share * _keep(g, axes, keepdims),)
+        if np.isnan(kept).any():
+            hits |= np.isnan(a.data) & np.isnan(kept)
+        return hits / hits.sum(axis=axes, keepdims=True)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (shares() * _keep(g, axes, keepdims),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
-        hits = a.data == kept
-        return (
-            g.reshape(_kept_shape(a.shape, axes)) * (hits / hits.sum(axis=axes, keepdims=True)),
-        )
+        return (g.reshape(_kept_shape(a.shape, axes)) * shares(),)
 
     return Tensor._from_op(np.asarray(out), (a,), backward, name, graph)
 
