@@ -318,6 +318,27 @@ def test_max_and_min_split_the_gradient_equally_among_ties_summing_to_the_upstre
     np.testing.assert_allclose(grad, np.where(hits, upstream_kept / ties, 0))
 
 
+INF = np.inf
+
+
+@pytest.mark.parametrize(
+    "fn, x, value, grad",
+    [
+        (lambda t: t.abs().sqrt().sum(), [0.0, 1.0], 1.0, [np.nan, 0.5]),
+        (lambda t: t.logsumexp(), [-INF, -INF], -INF, [np.nan, np.nan]),
+        (lambda t: t.log_softmax(-1).sum(), [[1e308, -1e308]], -INF, [[-1.0, 1.0]]),
+        (lambda t: t.log_softmax(0).sum(), [1e308, -1e308], -INF, [-1.0, 1.0]),
+        (lambda t: t.softmax(-1)[0, 0], [[1e308, -1e308]], 1.0, [[0.0, 0.0]]),
+    ],
+    ids=["sqrt of abs at 0", "logsumexp of -inf", "log_softmax", "log_softmax axis 0", "softmax"],
+)
+def test_extreme_inputs_give_pytorchs_values_without_warnings(fn, x, value, grad):
+    # The values are what PyTorch 2.13 gives for the same inputs in float64.
+    got, got_grad = value_and_grad(fn, np.array(x))  # under strict(): a warning fails
+    np.testing.assert_array_equal(got, value)
+    np.testing.assert_array_equal(got_grad, grad)
+
+
 @pytest.mark.parametrize("name", ["max", "min"])
 def test_a_nan_wins_max_and_min_and_takes_the_gradient_quietly(name):
     x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [np.nan, 0.0, np.nan]])

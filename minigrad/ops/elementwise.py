@@ -377,8 +377,12 @@ def gelu(a: Any, approximate: str = "none") -> Tensor:
 def abs(a: Any) -> Tensor:
     """|a|; the gradient at 0 is 0, as in PyTorch."""
     a = lift(a)
-    rule = lambda g: (g * np.sign(a.data),)  # noqa: E731
-    return Tensor._from_op(np.abs(a.data), (a,), rule, "abs", rule)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        with np.errstate(invalid="ignore"):  # inf * 0 at 0 is nan, quietly, as in PyTorch
+            return (g * np.sign(a.data),)
+
+    return Tensor._from_op(np.abs(a.data), (a,), backward, "abs", lambda g: (g * np.sign(a.data),))
 
 
 def maximum(a: Any, b: Any) -> Tensor:

@@ -40,7 +40,8 @@ def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.empty_like(x), np.zeros(x.shape[:-1] + (1,), x.dtype), _sum_last(x)
     top = x.max()
     if np.isfinite(top):
-        e = np.subtract(x, top)
+        with np.errstate(over="ignore"):  # -1e308 - 1e308 is -inf, and exp makes it 0
+            e = np.subtract(x, top)
         shift = np.full(x.shape[:-1] + (1,), top, dtype=x.dtype)
         redo = None
     else:
@@ -59,7 +60,7 @@ def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     peak = rows.max(axis=-1, keepdims=True)
     peak[peak == -np.inf] = 0  # all -inf: exp gives zeros, not nan (+inf rows give nan)
     shift[redo] = peak
-    with np.errstate(invalid="ignore"):  # a row holding +inf: inf - inf is nan, as in PyTorch
+    with np.errstate(invalid="ignore", over="ignore"):  # a row holding +inf: nan, as in PyTorch
         redone = np.exp(rows - peak)
     e[redo] = redone
     total[redo] = _sum_last(redone)
@@ -110,12 +111,14 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     axis = normalize_axis(axis, x.ndim)
     if axis == x.ndim - 1:
         _, shift, total = _exp_rows(x.data)
-        with np.errstate(divide="ignore", invalid="ignore"):  # a row all -inf: nan
+        # A row all -inf gives nan; -1e308 - 1e308 gives -inf: both quietly, as in PyTorch.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = x.data - shift
             out -= np.log(total)
     else:
-        out = x.data - x.data.max(axis=axis, keepdims=True)
-        out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+        with np.errstate(over="ignore"):
+            out = x.data - x.data.max(axis=axis, keepdims=True)
+            out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         # d log_softmax: g - softmax * sum(g)

@@ -168,8 +168,9 @@ def logsumexp(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     out = kept if keepdims else np.squeeze(kept, axis=axes)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        # d logsumexp: softmax(a)
-        return (_keep(g, axes, keepdims) * (shifted / total),)
+        # d logsumexp: softmax(a); nan over all -inf (0 / 0), quietly, as in PyTorch
+        with np.errstate(invalid="ignore"):
+            return (_keep(g, axes, keepdims) * (shifted / total),)
 
     def graph(g: Tensor) -> tuple[Tensor]:
         softmax_t = exp(a - logsumexp(a, axes, keepdims=True))
