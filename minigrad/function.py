@@ -58,4 +58,6 @@ class Function:
                 )
             return [None if grads[i] is None else np.asarray(grads[i]) for i in positions]
 
+        if out.dtype.kind in "biu":  # integer or boolean results have no gradient
+            return Tensor(out)
         return Tensor._from_op(out, [args[i] for i in positions], backward, cls.__name__)

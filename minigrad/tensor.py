@@ -150,6 +150,36 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self) -> Any:
+        """The tensors along the first axis, as in PyTorch; a 0-d tensor is not iterable."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor; use .item() for its value")
+        return (self[i] for i in range(len(self.data)))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The data, for NumPy functions (np.asarray(t), np.exp(t)), which record no graph.
+
+        Refused, as in PyTorch, for a tensor that requires grad: np.exp(w) would
+        silently leave the graph, where w.exp() stays in it.
+        """
+        if self.requires_grad:
+            raise TypeError(
+                "NumPy cannot take a tensor that requires grad: its result would have no "
+                "gradient; use the tensor's own ops (t.exp(), not np.exp(t)), or t.numpy() "
+                "or t.detach() for the values alone"
+            )
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            if copy is False:
+                raise ValueError(f"converting {self.dtype} to {np.dtype(dtype)} needs a copy")
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __format__(self, spec: str) -> str:
+        """Format a one-element tensor as its number (f"{loss:.4f}"); others as repr."""
+        if spec and self.data.size == 1:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
     def __bool__(self) -> bool:
         """The truth of a one-element tensor; more elements are ambiguous, as in NumPy."""
         if self.data.size != 1:
@@ -208,6 +238,10 @@ class Tensor:
 
     def double(self) -> Tensor:
         return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        """int64, as for indices; like every integer cast, it ends the graph."""
+        return self.astype(np.int64)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set `requires_grad` in place and return self."""

@@ -452,6 +452,43 @@ def test_pytorchs_small_conveniences_clone_numel_argmax_abs_and_float():
         float(x)
 
 
+def test_numpy_takes_tensors_without_gradients_and_refuses_the_others():
+    counts = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert np.asarray(counts) is counts.numpy() and np.exp(counts).shape == (2, 2)
+    assert np.asarray(counts, dtype=np.float32).dtype == np.float32
+    assert mg.tensor([mg.tensor(1.0), mg.tensor(2.0)]).tolist() == [1.0, 2.0]
+    weights = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"requires grad.*t.exp\(\), not np.exp\(t\)"):
+        np.exp(weights)
+    assert (np.array([1.0, 1.0]) + weights).requires_grad  # operators still reach the graph
+
+
+def test_iteration_formatting_and_integer_results_behave_as_in_pytorch():
+    rows = leaf([[1.0, 2.0], [3.0, 4.0]])
+    first, second = rows  # iterating yields tensors along the first axis, in the graph
+    (first * second).sum().backward()
+    assert rows.grad.tolist() == [[3.0, 4.0], [1.0, 2.0]]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(mg.tensor(1.0))
+    assert f"{rows.sum():.3f}" == "10.000" and f"{rows}" == repr(rows)
+    assert rows.long().dtype == np.int64 and not rows.long().requires_grad
+    with pytest.raises(TypeError, match="no complex gradients"):
+        rows.astype(np.complex64)
+    assert rows.detach().astype(np.complex64).dtype == np.complex64
+
+    class Sign(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return (x > 0).astype(np.int64)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None
+
+    signs = Sign.apply(rows)
+    assert signs.dtype == np.int64 and not signs.requires_grad
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()

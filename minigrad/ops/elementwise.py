@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from minigrad import autograd
 from minigrad.ops import CACHE_CHUNK, lift, lift_pair, shape_error
 from minigrad.tensor import DEFAULT_DTYPE, Tensor
 
@@ -125,6 +126,11 @@ def cast(a: Tensor, dtype: Any) -> Tensor:
     data = a.data.astype(dtype)
     if data.dtype.kind not in "fc":
         return Tensor._constant(data)
+    if data.dtype.kind == "c" and a.requires_grad and autograd._grad_enabled:
+        raise TypeError(
+            f"astype({data.dtype}): minigrad has no complex gradients; cast a.detach(), "
+            "or cast under minigrad.no_grad(), for the values alone"
+        )
     rule = lambda g: (g,)  # noqa: E731
     return Tensor._from_op(data, (a,), rule, "cast", rule)
 
