@@ -15,14 +15,16 @@ def default_corpus() -> Path:
 
 
 def load_text(path: str | os.PathLike | None = None) -> str:
-    """Read a UTF-8 text file (the bundled corpus when `path` is None)."""
+    """Read a UTF-8 text file (the bundled corpus when `path` is None), without a BOM."""
     path = Path(path) if path is not None else default_corpus()
     if path.is_dir():
         raise FileNotFoundError(f"--data: {path} is a folder; expected a UTF-8 text file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"--data: no file at {path}")
+    if not path.is_file():
+        raise ValueError(f"--data: {path} is not a regular file; expected a UTF-8 text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no character
     except UnicodeDecodeError as error:
         raise ValueError(f"--data: {path} is not UTF-8 text ({error})") from None
     if not text:

@@ -640,6 +640,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except MemoryError as error:  # NumPy's names the array it could not allocate
+        kept = checkpoint_path(config.out_dir)
+        print(
+            f"error: out of memory ({error}); each step's arrays grow with --batch_size "
+            f"{config.batch_size}, --block_size {config.block_size}, --n_embd {config.n_embd} "
+            f"and --n_layer {config.n_layer}: lower them; "
+            f"{kept if kept.is_file() else 'nothing'} holds the last checkpoint saved",
+            file=sys.stderr,
+        )
+        return 2
     except BrokenPipeError:  # the reader of the log went away: the command ends quietly
         raise
     except OSError as error:  # a save that failed midway: the last checkpoint is intact

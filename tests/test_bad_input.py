@@ -435,6 +435,25 @@ def test_a_corpus_path_that_is_a_folder_is_named(tmp_path):
         load_text(tmp_path)
 
 
+def test_a_corpus_path_that_is_no_regular_file_is_named_and_a_bom_is_no_character(tmp_path):
+    with pytest.raises(ValueError, match=r"--data: /dev/null is not a regular file"):
+        load_text("/dev/null")
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes("\ufeffTo be".encode())
+    assert load_text(marked) == "To be"
+
+
+def test_training_out_of_memory_exits_2_naming_the_sizes(tmp_path, capsys, monkeypatch):
+    def exhausted(config, log=print):
+        raise MemoryError("Unable to allocate 3.7 GiB for an array with shape (100000000, 64)")
+
+    monkeypatch.setattr(train_module, "train", exhausted)
+    assert cli.main(["train", "--out_dir", str(tmp_path), "--batch_size", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "error: out of memory (Unable to allocate 3.7 GiB" in err
+    assert "--batch_size 100000000, --block_size 64" in err and "nothing holds the last" in err
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [
