@@ -221,7 +221,8 @@ def _add_indexed(
             owned.add(key)
             return
     elif key not in owned:
-        dense = dense.astype(parent.dtype, copy=True)  # never write into an op's result
+        # A copy, never the op's own result; np.array, as a 0-d result may be a NumPy scalar.
+        dense = np.array(dense, dtype=parent.dtype, copy=True)
     if part.once:
         dense[part.index] += part.values
     else:

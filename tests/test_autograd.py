@@ -489,6 +489,16 @@ def test_iteration_formatting_and_integer_results_behave_as_in_pytorch():
     assert signs.dtype == np.int64 and not signs.requires_grad
 
 
+def test_a_zero_dimensional_tensor_indexed_and_used_directly_sums_both_gradients():
+    # NumPy gives scalars, not 0-d arrays, for arithmetic on 0-d arrays; the indexed
+    # gradient must still be added into the direct one.
+    x = leaf(0.5)
+    a = -x
+    total = (a[()] * 3.0) + a * 2.0  # d/da = 3 + 2
+    total.backward()
+    assert x.grad.tolist() == -5.0
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()
