@@ -214,7 +214,7 @@ class Tensor:
         return int(self.item())
 
     def numel(self) -> int:
-        """The number of elements, as PyTorch names `size`."""
+        """The number of elements (PyTorch's name for NumPy's `size`)."""
         return self.data.size
 
     def clone(self) -> Tensor:
