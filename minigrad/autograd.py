@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
@@ -254,8 +255,45 @@ def _creation_number(tensor: Tensor) -> int:
     return tensor._seq
 
 
-# The creation number at the latest in-place change of any tensor (see Tensor._mark_changed).
+# Arrays changed in place, by the array owning their memory: id -> (weak reference to
+# it, creation number at the change).  A view or a detached tensor shares its owner, so
+# a change made through any of them is seen.  `_latest_change` is the newest number.
+_changed: dict[int, tuple[weakref.ref, int]] = {}
 _latest_change = -1
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def mark_changed(array: Any, number: int) -> None:
+    """Record that `array` (and every view of its memory) changed at creation `number`."""
+    global _latest_change
+    if not isinstance(array, np.ndarray):  # a NumPy scalar cannot change
+        return
+    owner = _owner(array)
+    key = id(owner)
+    entry = _changed.get(key)
+    ref = entry[0] if entry is not None and entry[0]() is owner else None
+    if ref is None:
+
+        def forget(dead: weakref.ref, key: int = key) -> None:
+            if _changed.get(key, (None,))[0] is dead:
+                del _changed[key]
+
+        ref = weakref.ref(owner, forget)
+    _changed[key] = (ref, number)
+    _latest_change = number
+
+
+def _changed_at(array: Any) -> int:
+    if not isinstance(array, np.ndarray):
+        return -1
+    owner = _owner(array)
+    entry = _changed.get(id(owner))
+    return entry[1] if entry is not None and entry[0]() is owner else -1
 
 
 def _check_unchanged(node: Tensor) -> None:
@@ -266,12 +304,13 @@ def _check_unchanged(node: Tensor) -> None:
     """
     seq = node._seq
     for tensor in (node, *node._parents):
-        if tensor is not None and tensor._changed_at > seq:
+        if tensor is not None and _changed_at(tensor.data) > seq:
             raise RuntimeError(
                 f"backward: {'the result' if tensor is node else 'an input'} of "
                 f"{node._op!r} (shape {tensor.shape}) changed in place after the op ran, "
-                "by `-=`, `+=`, `*=`, `/=` or an optimizer step, so its gradient would be "
-                "wrong; call backward before the change, or compute the graph again"
+                "by `-=`, `+=`, `*=`, `/=` (perhaps through a view or a detached copy) "
+                "or an optimizer step, so its gradient would be wrong; call backward "
+                "before the change, or compute the graph again"
             )
 
 

@@ -46,9 +46,6 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
-    # The creation number current when the data last changed in place (by `-=` and
-    # the like, or an optimizer step); a node created before it cannot run backward.
-    _changed_at = -1
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
@@ -104,7 +101,8 @@ class Tensor:
                 itself differentiable; used by backward(create_graph=True).
         """
         out = cls.__new__(cls)
-        out.data = data
+        # NumPy returns scalars, not 0-d arrays, from arithmetic on 0-d arrays.
+        out.data = data if type(data) is np.ndarray else np.asarray(data)
         out.grad = None
         out._op = op
         out._freed = False
@@ -252,7 +250,7 @@ class Tensor:
 
     def _mark_changed(self) -> None:
         """Record that the data changed in place: graphs built on the old values go stale."""
-        self._changed_at = autograd._latest_change = next(_creation_order)
+        autograd.mark_changed(self.data, next(_creation_order))
 
     def retain_grad(self) -> None:
         """Keep this intermediate tensor's gradient in `.grad` after backward."""

@@ -356,6 +356,10 @@ def test_in_place_arithmetic_under_no_grad_updates_the_same_tensor():
         p /= 2
     assert held[0] is p and p.requires_grad and p.is_leaf
     assert_allclose(p.numpy(), [(0.5 * 2 + 1) / 2, (-1.0 * 4 + 1) / 2])
+    scaled = mg.tensor(1.0) * 0.5  # a 0-d result holds a 0-d array, not a NumPy scalar
+    assert type(scaled.numpy()) is np.ndarray and type(leaf([2.0]).sum().numpy()) is np.ndarray
+    scaled += 1.0
+    assert scaled.item() == 1.5
     counts = mg.arange(3)  # nothing requires a gradient: in place outside no_grad too
     view = counts.numpy()
     counts += 2
@@ -398,6 +402,14 @@ def test_backward_refuses_a_graph_whose_values_changed_in_place_since():
         e *= 2.0
     with pytest.raises(RuntimeError, match="the result of 'exp'"):
         e.sum().backward()
+    for change in ("detached", "view"):  # one memory, whichever tensor changes it
+        z = leaf([1.0, 2.0])
+        y = (z * z).sum()
+        with mg.no_grad():
+            other = z.detach() if change == "detached" else z.reshape(2, 1)
+            other += 10.0
+        with pytest.raises(RuntimeError, match=stale):
+            y.backward()
     fresh = (x * w).sum()  # a graph built after the change is fine
     fresh.backward()
     assert x.grad.tolist() == [3.0, 4.0] and w.grad.tolist() == [0.0, 1.0]
