@@ -575,7 +575,11 @@ def ones(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -
     return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def arange(*args: Any, dtype: Any = np.int64) -> Tensor:
+def arange(*args: Any, dtype: Any = None) -> Tensor:
+    """Evenly spaced values, as np.arange; int64 for whole-number arguments, else float32."""
+    if dtype is None:
+        whole = all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args)
+        dtype = np.int64 if whole else DEFAULT_DTYPE
     return Tensor(np.arange(*args, dtype=dtype))
 
 

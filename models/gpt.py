@@ -340,8 +340,10 @@ class GPT(nn.Module):
             )
         if max_new_tokens < 0:
             raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+        ):
+            raise ValueError(f"generate: top_k must be a whole number >= 1, got {top_k!r}")
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
         rng = rng or minigrad.random.generator()

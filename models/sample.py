@@ -103,6 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except MemoryError as error:  # NumPy's names the array it could not allocate
+        print(
+            f"error: out of memory ({error}); --num_samples {args.num_samples} sequences "
+            f"of up to --max_new_tokens {args.max_new_tokens} more tokens: lower them",
+            file=sys.stderr,
+        )
+        return 2
     for text in texts:
         print(text)
         print("---------------")

@@ -511,6 +511,14 @@ def test_a_zero_dimensional_tensor_indexed_and_used_directly_sums_both_gradients
     assert x.grad.tolist() == -5.0
 
 
+def test_arange_keeps_fractional_arguments_as_torch_arange_does():
+    assert mg.arange(3).dtype == np.int64 and mg.arange(1, 7, 2).tolist() == [1, 3, 5]
+    steps = mg.arange(0, 1, 0.25)
+    assert steps.dtype == np.float32 and steps.tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert mg.arange(0.5, 3).tolist() == [0.5, 1.5, 2.5]
+    assert mg.arange(3, dtype=np.float64).dtype == np.float64
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()

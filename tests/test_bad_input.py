@@ -122,6 +122,22 @@ def test_embedding_names_an_index_outside_its_table(indices, error, expected):
         nn.Embedding(10, 4)(np.array(indices))
 
 
+@pytest.mark.parametrize("column", [-1, 3])
+def test_gather_refuses_an_index_outside_the_axis_without_wrapping(column):
+    table = mg.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(IndexError, match=r"gather: index values must lie in \[0, 3\) along"):
+        table.gather(1, np.array([[column], [0]]))
+
+
+def test_optimizer_state_for_a_parameter_it_does_not_have_is_refused():
+    p = nn.Parameter(np.ones(2))
+    saved = mg.optim.Adam([p]).state_dict()
+    for index in (5, -1, "x"):
+        saved["state"] = {index: {"step": 1}}
+        with pytest.raises(ValueError, match=r"state for parameter .* expected indices 0 to 0"):
+            mg.optim.Adam([nn.Parameter(np.ones(2))]).load_state_dict(saved)
+
+
 @pytest.fixture(scope="module")
 def gpt():
     mg.manual_seed(0)

@@ -149,6 +149,7 @@ def test_generate_rejects_top_p_outside_zero_to_one(top_p):
         ([[0]], dict(max_new_tokens=-1), ValueError, "max_new_tokens must be >= 0, got -1"),
         ([[0]], dict(max_new_tokens=2.0), TypeError, "max_new_tokens must be a whole number"),
         ([[1.7]], dict(max_new_tokens=2), TypeError, "idx must hold integer token ids"),
+        ([[0]], dict(max_new_tokens=2, top_k=2.5), ValueError, "top_k must be a whole number"),
     ],
 )
 def test_generate_refuses_arguments_it_would_misread(prompt, arguments, error, message):
@@ -223,3 +224,15 @@ def test_sample_without_the_cache_prints_the_same_text(checkpoint, capsys):
 def test_sample_rejects_top_p_above_one(checkpoint, capsys):
     assert cli.main(["sample", "--out_dir", str(checkpoint), "--top_p", "2"]) == 2
     assert "--top_p must be in (0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_sampling_out_of_memory_exits_2_naming_the_flags(checkpoint, capsys, monkeypatch):
+    def exhausted(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (1000000000, 10)")
+
+    monkeypatch.setattr(GPT, "generate", exhausted)
+    flags = ["--start", "the", "--num_samples", "1000000000", "--max_new_tokens", "1"]
+    assert cli.main(["sample", "--out_dir", str(checkpoint), *flags]) == 2
+    err = capsys.readouterr().err
+    assert "error: out of memory (Unable to allocate 74.5 GiB" in err
+    assert "--num_samples 1000000000 sequences of up to --max_new_tokens 1" in err

@@ -169,7 +169,7 @@ def gather(a: Any, axis: int, index: Any) -> Tensor:
         raise ValueError(
             f"gather: index has {idx.ndim} dimensions, expected {a.ndim} like the input"
         )
-    if idx.size and (idx.min() < -a.shape[axis] or idx.max() >= a.shape[axis]):
+    if idx.size and (idx.min() < 0 or idx.max() >= a.shape[axis]):  # no wrapping, as torch
         raise IndexError(
             f"gather: index values must lie in [0, {a.shape[axis]}) along axis {axis}, "
             f"got [{idx.min()}, {idx.max()}]"

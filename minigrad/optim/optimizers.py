@@ -142,6 +142,11 @@ class Optimizer:
                 ) from None
         state = {}  # checked in full before anything of this optimizer changes
         for i, s in state_dict["state"].items():
+            if not (_is_count(i) and int(i) < len(params)):
+                raise ValueError(
+                    f"load_state_dict: state for parameter {i!r}, expected indices 0 to "
+                    f"{len(params) - 1}, one per parameter of this optimizer"
+                )
             p = params[int(i)]
             restored = {}
             for key, value in s.items():
