@@ -83,6 +83,21 @@ def test_val_loss_is_the_loss_on_the_last_samples_after_the_epoch():
     )
 
 
+def test_a_layer_added_after_fit_needs_compile_again_to_be_trained():
+    mg.manual_seed(0)
+    X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    model = Sequential([Dense(8, input_shape=(4,))])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(X, np.zeros((32, 8), np.float32), verbose=0)
+    model.add(Dense(1))
+    with pytest.raises(ValueError, match=r"2 weight arrays that its optimizer.*call compile\(\)"):
+        model.fit(X, np.ones(32, np.float32), verbose=0)
+    model.compile(optimizer="adam", loss="mse")
+    before = model.layers[1].linear.weight.numpy().copy()
+    model.fit(X, np.ones(32, np.float32), verbose=0)
+    assert not np.array_equal(model.layers[1].linear.weight.numpy(), before)
+
+
 # ---- shapes ------------------------------------------------------------------------------
 
 

@@ -346,6 +346,15 @@ class Sequential(Module):
         if not self._optimizer_built:
             self.optimizer.build(list(self.parameters()))
             self._optimizer_built = True
+        else:  # as Keras, an optimizer updates only the variables it was built with
+            known = {id(p) for g in self.optimizer.inner.param_groups for p in g["params"]}
+            new = [p for p in self.parameters() if id(p) not in known]
+            if new:
+                raise ValueError(
+                    f"fit: the model has {len(new)} weight arrays that its optimizer, built "
+                    "at the first fit, does not update (layers added since?); call compile() "
+                    "again to train them all"
+                )
         history = History()
         steps = math.ceil(len(x) / batch_size)
         history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
