@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import tempfile
@@ -141,6 +142,27 @@ NON_NEGATIVE = {
 }
 
 
+def _check_attention_fits(config: TrainConfig) -> None:
+    """Refuse a run whose attention weights alone outgrow this machine's memory.
+
+    Each layer keeps batch x heads x block x block float32 weights for the
+    backward pass; a block of 100,000 would need terabytes, and the kernel would
+    kill the process without a word instead of NumPy raising MemoryError.
+    """
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf: nothing to compare with
+        return
+    needed = 4 * config.n_layer * config.batch_size * config.n_head * config.block_size**2
+    if needed > physical:
+        raise ValueError(
+            f"--block_size {config.block_size} with --batch_size {config.batch_size}, "
+            f"--n_head {config.n_head} and --n_layer {config.n_layer} needs "
+            f"{needed / 2**30:,.0f} GiB for the attention weights alone, more than this "
+            f"machine's {physical / 2**30:,.0f} GiB; lower --block_size or --batch_size"
+        )
+
+
 def validate(config: TrainConfig) -> None:
     """Raise ValueError naming the first setting that makes no sense."""
     for f in fields(config):
@@ -174,6 +196,7 @@ def validate(config: TrainConfig) -> None:
             f"--min_lr ({config.min_lr:g}) is above --learning_rate ({config.learning_rate:g}); "
             "expected at most the rate it decays from"
         )
+    _check_attention_fits(config)
     if config.lr_decay_iters < config.warmup_iters:
         raise ValueError(
             f"--lr_decay_iters ({config.lr_decay_iters}) ends before --warmup_iters "
@@ -347,19 +370,20 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
         config.vocab_size = metadata["train"].get("vocab_size", config.vocab_size)
         if config.data is None:
             config.data = metadata["train"].get("data")
-    elif not str(config.out_dir).strip():
-        raise ValueError("--out_dir is empty; name a folder for the checkpoint")
-    elif checkpoint_path(config.out_dir).is_dir():
-        raise ValueError(
-            f"--out_dir: {checkpoint_path(config.out_dir)} is a folder; expected room for "
-            "the checkpoint file"
-        )
-    elif checkpoint_path(config.out_dir).exists() and not config.overwrite:
-        raise FileExistsError(
-            f"--out_dir: {checkpoint_path(config.out_dir)} already exists; pass --resume to "
-            "continue it, --overwrite to replace it, or choose another --out_dir"
-        )
-    validate(config)
+    validate(config)  # the settings first: a bad one is named even where a checkpoint exists
+    if not config.resume:
+        if not str(config.out_dir).strip():
+            raise ValueError("--out_dir is empty; name a folder for the checkpoint")
+        if checkpoint_path(config.out_dir).is_dir():
+            raise ValueError(
+                f"--out_dir: {checkpoint_path(config.out_dir)} is a folder; expected room for "
+                "the checkpoint file"
+            )
+        if checkpoint_path(config.out_dir).exists() and not config.overwrite:
+            raise FileExistsError(
+                f"--out_dir: {checkpoint_path(config.out_dir)} already exists; pass --resume "
+                "to continue it, --overwrite to replace it, or choose another --out_dir"
+            )
 
     text = load_text(config.data)
     if config.data is not None:  # saved as a full path, so --resume works from anywhere

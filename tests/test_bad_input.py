@@ -272,6 +272,7 @@ def test_sampling_a_prompt_with_an_unseen_character_exits_2_naming_it(trained, c
         (["--vocab_size", "300"], "--vocab_size 300: it sizes the BPE tokenizer, and this run's"),
         (["--vocab_size=300"], "add --tokenizer bpe or leave --vocab_size out"),
         (["--block_size", "4000"], "fewer than block_size + 1 = 4001"),
+        (["--block_size", "1000000"], "GiB for the attention weights alone, more than this"),
         (["--min_lr", "0.01"], "--min_lr (0.01) is above --learning_rate (0.001)"),
         (["--lr_decay_iters", "10"], "--lr_decay_iters (10) ends before --warmup_iters (100)"),
     ],
@@ -284,6 +285,15 @@ def test_nonsensical_training_flags_exit_2_naming_the_flag_and_value(
     assert cli.main(argv) == 2
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_a_bad_flag_into_a_folder_with_a_checkpoint_is_named_before_the_checkpoint(trained, capsys):
+    corpus, out_dir = trained
+    before = (out_dir / "ckpt.npz").read_bytes()
+    argv = ["train", "--data", str(corpus), "--out_dir", str(out_dir), "--learning_rate", "nan"]
+    assert cli.main(argv) == 2
+    assert "--learning_rate must be a finite number, got nan" in capsys.readouterr().err
+    assert (out_dir / "ckpt.npz").read_bytes() == before
 
 
 def test_resume_without_a_checkpoint_in_out_dir_exits_2_naming_the_path(tmp_path, capsys):
