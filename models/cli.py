@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command, rest = args[0], args[1:]
-    parsed = parser.parse_args(args)
+    # Unknown flags are left to the command's own parser, whose usage line is the useful one.
+    parsed, _ = parser.parse_known_args(args)
     module = {"train": train, "sample": sample, "attention": attention_view, "senses": word_senses}[
         parsed.command
     ]

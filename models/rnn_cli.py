@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         parser.print_help()
         return 2
-    parser.parse_args(args)  # checks the flags, and answers --help, before anything runs
+    # Checks the example's name and answers --help; the example's own parser, whose usage
+    # line is the useful one, reports unknown flags.
+    parser.parse_known_args(args)
     module, _ = EXAMPLES[args[0]]
     return end_quietly(lambda: module.main(args[1:]))
 

@@ -16,7 +16,7 @@ import models.train as train_module
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.serialization import load_metadata
-from models import cli
+from models import cli, rnn_cli
 from models.checkpoint import load_checkpoint
 from models.data import load_text, split_ids
 from models.gpt import GPT, GPTConfig, KVCache
@@ -294,6 +294,22 @@ def test_a_bad_flag_into_a_folder_with_a_checkpoint_is_named_before_the_checkpoi
     assert cli.main(argv) == 2
     assert "--learning_rate must be a finite number, got nan" in capsys.readouterr().err
     assert (out_dir / "ckpt.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "main, argv, usage",
+    [
+        (cli.main, ["sample", "--no-cache"], "minigrad-gpt sample"),
+        (cli.main, ["train", "--max_iter", "3", "--no-cache"], "minigrad-gpt train"),
+        (rnn_cli.main, ["lorenz", "--no-cache"], "minigrad-rnn lorenz"),
+    ],
+)
+def test_an_unknown_flag_is_reported_with_its_commands_usage(main, argv, usage, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {usage} ") and "unrecognized arguments: --no-cache" in err
 
 
 def test_resume_without_a_checkpoint_in_out_dir_exits_2_naming_the_path(tmp_path, capsys):
