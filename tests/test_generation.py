@@ -7,6 +7,7 @@ import pytest
 
 import minigrad
 from models import cli
+from models import sample as sample_command
 from models.gpt import GPT, GPTConfig, KVCache, nucleus, sample_next
 from models.train import TrainConfig, train
 
@@ -227,10 +228,10 @@ def test_sample_rejects_top_p_above_one(checkpoint, capsys):
 
 
 def test_sampling_out_of_memory_exits_2_naming_the_flags(checkpoint, capsys, monkeypatch):
-    def exhausted(self, *args, **kwargs):
+    def exhausted(args):
         raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (1000000000, 10)")
 
-    monkeypatch.setattr(GPT, "generate", exhausted)
+    monkeypatch.setattr(sample_command, "sample", exhausted)
     flags = ["--start", "the", "--num_samples", "1000000000", "--max_new_tokens", "1"]
     assert cli.main(["sample", "--out_dir", str(checkpoint), *flags]) == 2
     err = capsys.readouterr().err
