@@ -45,6 +45,8 @@ from models.gpt import GPT, POS_ENCODINGS, GPTConfig
 from models.tokenizers import build_tokenizer, tokenizer_from_dict
 
 MODEL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "pos_encoding")
+# The model's shape, which a resumed run keeps; dropout, as in nanoGPT, may change.
+SHAPE_FIELDS = tuple(name for name in MODEL_FIELDS if name != "dropout")
 # Other settings a resumed run cannot change, and what they fix.
 RESUME_FIXED = {
     "tokenizer": "tokenizer",
@@ -364,7 +366,7 @@ def _prepare(config: TrainConfig) -> dict[str, Any]:
     if config.resume:
         saved_arrays, metadata = load_checkpoint(config.out_dir)
         defaults = TrainConfig()
-        for name in MODEL_FIELDS:  # checkpoints from before a field existed get its default
+        for name in SHAPE_FIELDS:  # checkpoints from before a field existed get its default
             setattr(config, name, metadata["model"].get(name, getattr(defaults, name)))
         config.tokenizer = metadata["tokenizer"]["kind"]
         config.vocab_size = metadata["train"].get("vocab_size", config.vocab_size)
@@ -591,11 +593,11 @@ def apply_saved_settings(config: TrainConfig, given: set[str]) -> None:
         raise ValueError("--resume continues the checkpoint and --overwrite replaces it: pick one")
     _, metadata = load_checkpoint(config.out_dir)
     saved = metadata["train"]
-    for name in (*MODEL_FIELDS, *RESUME_FIXED):
+    for name in (*SHAPE_FIELDS, *RESUME_FIXED):
         if name == "vocab_size" and metadata["tokenizer"].get("kind") != "bpe":
             continue  # a character tokenizer has no size to keep
         if name in given and name in saved and getattr(config, name) != saved[name]:
-            what = "model" if name in MODEL_FIELDS else RESUME_FIXED[name]
+            what = "model" if name in SHAPE_FIELDS else RESUME_FIXED[name]
             raise ValueError(
                 f"--{name}: a resumed run keeps the checkpoint's {what} ({name}={saved[name]!r}); "
                 f"got {getattr(config, name)!r}"

@@ -219,6 +219,18 @@ def test_resume_reads_abbreviated_flags_as_argparse_does(tmp_path, corpus):
     assert (tmp_path / "first" / "ckpt.npz").read_bytes() == first_bytes
 
 
+def test_resume_keeps_the_runs_dropout_unless_told_another_as_nanogpt_allows(tmp_path, corpus):
+    run(tmp_path, corpus, max_iters=2, eval_interval=2, dropout=0.2)
+    out = str(tmp_path / "run")
+    assert cli.main(["train", "--out_dir", out, "--resume", "--max_iters", "4"]) == 0
+    _, kept = load_checkpoint(out)
+    assert kept["model"]["dropout"] == 0.2 and kept["iter_num"] == 4
+    again = ["train", "--out_dir", out, "--resume", "--max_iters", "6", "--dropout", "0"]
+    assert cli.main(again) == 0
+    _, changed = load_checkpoint(out)
+    assert changed["model"]["dropout"] == 0.0 and changed["train"]["dropout"] == 0.0
+
+
 def test_resume_refuses_a_different_model_shape_or_overwrite(tmp_path, corpus, capsys):
     out = str(tmp_path / "run")
     run(tmp_path, corpus, max_iters=2, eval_interval=2)
