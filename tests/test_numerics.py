@@ -339,6 +339,20 @@ def test_extreme_inputs_give_pytorchs_values_without_warnings(fn, x, value, grad
     np.testing.assert_array_equal(got_grad, grad)
 
 
+def test_a_mean_over_nothing_is_nan_quietly_with_an_empty_gradient():
+    value, grad = value_and_grad(lambda t: t.mean(), np.zeros((0, 3), np.float32))
+    assert np.isnan(value) and value.dtype == np.float32 and grad.shape == (0, 3)
+    columns, _ = value_and_grad(lambda t: t.mean(axis=0), np.zeros((0, 3)))
+    assert columns.shape == (3,) and np.isnan(columns).all()
+
+
+def test_a_value_numpy_refuses_is_not_reported_as_a_shape_mismatch():
+    with pytest.raises(ValueError, match=r"pow: Integers to negative integer powers"):
+        mg.tensor([2, 3]) ** -1
+    with pytest.raises(ValueError, match=r"add: shapes \(2,\) and \(3,\) cannot be broadcast"):
+        mg.tensor([2, 3]) + mg.tensor([1, 2, 3])
+
+
 @pytest.mark.parametrize("name", ["max", "min"])
 def test_a_nan_wins_max_and_min_and_takes_the_gradient_quietly(name):
     x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [np.nan, 0.0, np.nan]])

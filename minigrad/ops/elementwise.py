@@ -15,8 +15,13 @@ from minigrad.tensor import DEFAULT_DTYPE, Tensor
 def _broadcast(name: str, a: Tensor, b: Tensor, fn: Callable[..., np.ndarray]) -> np.ndarray:
     try:
         return fn(a.data, b.data)
-    except ValueError:
-        raise shape_error(name, a, b) from None
+    except ValueError as error:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise shape_error(name, a, b) from None
+        # The shapes fit: NumPy refused the values (integers to negative powers).
+        raise ValueError(f"{name}: {error} ({a.dtype} and {b.dtype})") from None
 
 
 def add(a: Any, b: Any) -> Tensor:

@@ -75,8 +75,13 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
     axes = _axes(axis, a.ndim)
-    out = np.mean(a.data, axis=axes, keepdims=keepdims)
-    scale = 1 / builtins.max(_count(a.shape, axes), 1)
+    count = _count(a.shape, axes)
+    if count:
+        out = np.mean(a.data, axis=axes, keepdims=keepdims)
+    else:  # a mean over nothing is nan, quietly, as in PyTorch (NumPy warns)
+        shape = np.sum(a.data, axis=axes, keepdims=keepdims).shape
+        out = np.full(shape, np.nan, dtype=np.true_divide(a.data[:0], 1).dtype)
+    scale = 1 / builtins.max(count, 1)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (_expand(_keep(g * scale, axes, keepdims), a.shape),)
