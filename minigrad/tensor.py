@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -471,36 +471,60 @@ class Tensor:
 
     # ---- reductions --------------------------------------------------------------
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    # Reductions take NumPy's `axis`/`keepdims` or PyTorch's `dim`/`keepdim`.
+    def sum(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
+        axis, keepdims = _torch_names("sum", axis, keepdims, torch_names)
         return reduce.sum(self, axis, keepdims)
 
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
+        axis, keepdims = _torch_names("mean", axis, keepdims, torch_names)
         return reduce.mean(self, axis, keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return reduce.max(self, axis, keepdims)
+    def max(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The largest values over `axis`.  With PyTorch's `dim=`, PyTorch's answer:
+        a (values, indices) pair."""
+        return self._extremum("max", reduce.max, np.argmax, axis, keepdims, torch_names)
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return reduce.min(self, axis, keepdims)
+    def min(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The smallest values over `axis`; with `dim=`, a (values, indices) pair."""
+        return self._extremum("min", reduce.min, np.argmin, axis, keepdims, torch_names)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def _extremum(
+        self, name: str, pick: Any, locate: Any, axis: Axis, keepdims: bool, torch_names: Any
+    ) -> Any:
+        as_torch = torch_names.get("dim") is not None
+        axis, keepdims = _torch_names(name, axis, keepdims, torch_names)
+        values = pick(self, axis, keepdims)
+        if not as_torch:
+            return values
+        return MinMax(values, Tensor(locate(self.data, axis=axis, keepdims=keepdims)))
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         """Indices of the largest values (of the flattened tensor without `axis`); no gradient."""
+        axis, keepdims = _torch_names("argmax", axis, keepdims, torch_names)
         return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims))
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         """Indices of the smallest values (of the flattened tensor without `axis`); no gradient."""
+        axis, keepdims = _torch_names("argmin", axis, keepdims, torch_names)
         return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims))
 
-    def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+    def var(
+        self, axis: Axis = None, keepdims: bool = False, correction: int = 1, **torch_names: Any
+    ) -> Tensor:
+        axis, keepdims = _torch_names("var", axis, keepdims, torch_names)
         return reduce.var(self, axis, keepdims, correction)
 
-    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
+        axis, keepdims = _torch_names("logsumexp", axis, keepdims, torch_names)
         return reduce.logsumexp(self, axis, keepdims)
 
-    def softmax(self, axis: int = -1) -> Tensor:
+    def softmax(self, axis: int = -1, **torch_names: Any) -> Tensor:
+        axis, _ = _torch_names("softmax", axis, False, torch_names, axis_default=-1)
         return nn_ops.softmax(self, axis)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
+    def log_softmax(self, axis: int = -1, **torch_names: Any) -> Tensor:
+        axis, _ = _torch_names("log_softmax", axis, False, torch_names, axis_default=-1)
         return nn_ops.log_softmax(self, axis)
 
     # ---- shape -------------------------------------------------------------------
@@ -553,6 +577,29 @@ class Tensor:
 
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return shape_ops.masked_fill(self, mask, value)
+
+
+class MinMax(NamedTuple):
+    """What `max(dim=...)` and `min(dim=...)` return, as in PyTorch."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _torch_names(
+    name: str, axis: Any, keepdims: bool, torch_names: dict[str, Any], axis_default: Any = None
+) -> tuple[Any, bool]:
+    """Resolve PyTorch's `dim` and `keepdim` into NumPy's `axis` and `keepdims`."""
+    unknown = sorted(set(torch_names) - {"dim", "keepdim"})
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword arguments {unknown}")
+    dim = torch_names.get("dim")
+    if dim is not None:
+        if axis is not None and axis != axis_default:
+            raise TypeError(f"{name}(): give axis or dim, not both")
+        axis = tuple(dim) if isinstance(dim, list) else dim
+    keepdim = torch_names.get("keepdim")
+    return axis, keepdims if keepdim is None else bool(keepdim)
 
 
 def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:

@@ -519,6 +519,25 @@ def test_arange_keeps_fractional_arguments_as_torch_arange_does():
     assert mg.arange(3, dtype=np.float64).dtype == np.float64
 
 
+def test_reductions_take_pytorchs_dim_and_keepdim_and_max_with_dim_gives_indices():
+    t = leaf([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]])
+    assert t.sum(dim=1).tolist() == [9.0, 12.0] and t.mean(dim=0, keepdim=True).shape == (1, 3)
+    assert_allclose(t.softmax(dim=0).numpy(), t.softmax(axis=0).numpy())
+    assert_allclose(t.softmax(dim=0).numpy().sum(axis=0), [1.0, 1.0, 1.0])
+    assert t.log_softmax(dim=1).shape == (2, 3) and t.argmax(dim=1).tolist() == [1, 2]
+    assert t.var(dim=1).tolist() == [4.0, 4.0] and t.logsumexp(dim=[0, 1]).shape == ()
+    values, indices = t.max(dim=1)  # PyTorch's pair; NumPy's axis= gives the values alone
+    assert values.tolist() == [5.0, 6.0] and indices.tolist() == [1, 2]
+    assert t.min(dim=0, keepdim=True).indices.tolist() == [[0, 1, 0]]
+    assert t.max(axis=1).tolist() == [5.0, 6.0]
+    values.sum().backward()
+    assert t.grad.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    with pytest.raises(TypeError, match=r"sum\(\): give axis or dim, not both"):
+        t.sum(axis=0, dim=1)
+    with pytest.raises(TypeError, match=r"mean\(\) got unexpected keyword arguments \['dims'\]"):
+        t.mean(dims=1)
+
+
 def test_graph_after_backward_says_the_inputs_were_freed():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()
