@@ -173,10 +173,15 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def __format__(self, spec: str) -> str:
-        """Format a one-element tensor as its number (f"{loss:.4f}"); others as repr."""
-        if spec and self.data.size == 1:
-            return format(self.item(), spec)
-        return format(repr(self), spec)
+        """Format a one-element tensor as its number (f"{loss:.4f}"); without a spec, repr."""
+        if not spec:
+            return repr(self)
+        if self.data.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, got shape {self.shape}; "
+                "format t.item() or t.tolist()"
+            )
+        return format(self.item(), spec)
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor; more elements are ambiguous, as in NumPy."""

@@ -483,6 +483,13 @@ def test_iteration_formatting_and_integer_results_behave_as_in_pytorch():
     with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
         list(mg.tensor(1.0))
     assert f"{rows.sum():.3f}" == "10.000" and f"{rows}" == repr(rows)
+    with pytest.raises(TypeError, match=r"format spec '.3f' needs a one-element tensor"):
+        f"{rows:.3f}"
+    with pytest.raises(TypeError, match="softmax: needs a floating-point tensor, got int64"):
+        mg.tensor([1, 2]).softmax()
+    with pytest.raises(TypeError, match="log_softmax: needs a floating-point tensor"):
+        mg.tensor([1, 2]).log_softmax()
+    assert mg.nn.LayerNorm(np.int64(4)).normalized_shape == (4,)
     assert rows.long().dtype == np.int64 and not rows.long().requires_grad
     with pytest.raises(TypeError, match="no complex gradients"):
         rows.astype(np.complex64)

@@ -74,7 +74,9 @@ class LayerNorm(Module):
     ) -> None:
         super().__init__()
         shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+            (int(normalized_shape),)
+            if isinstance(normalized_shape, (int, np.integer))
+            else tuple(normalized_shape)
         )
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(np.ones(shape, DEFAULT_DTYPE)) if elementwise_affine else None

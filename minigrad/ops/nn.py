@@ -67,6 +67,13 @@ def _exp_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return e, shift, total
 
 
+def _require_floating(name: str, x: Tensor) -> None:
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{name}: needs a floating-point tensor, got {x.dtype}; convert with .float()"
+        )
+
+
 def _sum_last(x: np.ndarray) -> np.ndarray:
     """x.sum(axis=-1, keepdims=True) as a product with ones, which BLAS does far faster."""
     if not np.issubdtype(x.dtype, np.floating) or x.shape[-1] == 0:
@@ -81,6 +88,7 @@ def _dot_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     x = lift(x)
+    _require_floating("softmax", x)
     axis = normalize_axis(axis, x.ndim)
     if axis == x.ndim - 1:
         s, _, total = _exp_rows(x.data)
@@ -108,6 +116,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     x = lift(x)
+    _require_floating("log_softmax", x)
     axis = normalize_axis(axis, x.ndim)
     if axis == x.ndim - 1:
         _, shift, total = _exp_rows(x.data)
