@@ -104,6 +104,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--top", type=int, default=3, help="without matplotlib: positions printed per query"
     )
+    parser.allow_abbrev = False  # no prefixes: `--lr` would quietly stand for another flag
     return parser
 
 

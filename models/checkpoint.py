@@ -89,6 +89,11 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
     if not path.exists():
         raise FileNotFoundError(f"--out_dir: no checkpoint at {path}; train one first")
     metadata = load_metadata(path)
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{path} is damaged: its metadata is a {type(metadata).__name__}, expected a "
+            "JSON object"
+        )
     if metadata.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not a minigrad-gpt checkpoint (format {metadata.get('format')!r})"

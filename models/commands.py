@@ -63,6 +63,7 @@ def add_flags(
             parser.add_argument(
                 flag, type=kind, default=default, help=text, choices=(choices or {}).get(f.name)
             )
+    parser.allow_abbrev = False  # no prefixes: `--lr` would quietly stand for another flag
     return parser
 
 

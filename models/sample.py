@@ -59,6 +59,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="recompute the whole context for every token (same output, slower)",
     )
     parser.add_argument("--seed", type=int, default=1337, help="seed of the sampling generator")
+    parser.allow_abbrev = False  # no prefixes: `--lr` would quietly stand for another flag
     return parser
 
 

@@ -226,6 +226,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                 help=HELP[f.name],
                 choices=CHOICES.get(f.name),
             )
+    parser.allow_abbrev = False  # no prefixes: `--lr` would quietly stand for another flag
     return parser
 
 

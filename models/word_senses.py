@@ -175,6 +175,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--steps", type=int, default=200, help="training steps")
     parser.add_argument("--batch_size", type=int, default=64, help="sentences per step")
     parser.add_argument("--seed", type=int, default=0, help="seed for sentences and weights")
+    parser.allow_abbrev = False  # no prefixes: `--lr` would quietly stand for another flag
     return parser
 
 

@@ -300,7 +300,7 @@ def test_a_bad_flag_into_a_folder_with_a_checkpoint_is_named_before_the_checkpoi
     "main, argv, usage",
     [
         (cli.main, ["sample", "--no-cache"], "minigrad-gpt sample"),
-        (cli.main, ["train", "--max_iter", "3", "--no-cache"], "minigrad-gpt train"),
+        (cli.main, ["train", "--max_iters", "3", "--no-cache"], "minigrad-gpt train"),
         (rnn_cli.main, ["lorenz", "--no-cache"], "minigrad-rnn lorenz"),
     ],
 )
@@ -439,6 +439,23 @@ def test_resuming_from_a_damaged_checkpoint_exits_2_naming_the_file_and_the_dama
     err = capsys.readouterr().err
     assert f"error: {damaged}" in err and expected in err
     assert damaged.read_bytes() == before
+
+
+def test_a_checkpoint_whose_metadata_is_no_object_is_refused_as_damaged(trained, tmp_path):
+    _, out_dir = trained
+    mg.save(mg.load(out_dir / "ckpt.npz"), tmp_path / "ckpt.npz", metadata=[1, 2])
+    with pytest.raises(ValueError, match=r"is damaged: its metadata is a list, expected a JSON"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_single_tensor_is_clipped_whole_and_refused_by_optimizers():
+    w = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    (w * w * 100).sum().backward()
+    norm = mg.optim.clip_grad_norm_(w, 1.0)
+    np.testing.assert_allclose(norm, np.sqrt(6) * 200)
+    np.testing.assert_allclose(np.linalg.norm(w.grad), 1.0, rtol=1e-5)
+    with pytest.raises(TypeError, match=r"SGD: params must be an iterable.*got a Tensor"):
+        mg.optim.SGD(w, lr=0.1)
 
 
 def test_resuming_with_optimizer_settings_out_of_range_exits_2_naming_them(

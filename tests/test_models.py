@@ -207,13 +207,19 @@ def test_resume_alone_continues_with_the_settings_the_run_started_with(tmp_path,
     assert "step 20:" in resumed_log
 
 
-def test_resume_reads_abbreviated_flags_as_argparse_does(tmp_path, corpus):
-    # `--out` is `--out_dir` to argparse; the resumed run must write where it read.
+def test_flags_must_be_spelled_out_and_resume_writes_where_it_read(tmp_path, corpus, capsys):
+    # A prefix is refused: `--lr` would otherwise quietly be --lr_decay_iters, and `--out`
+    # --out_dir.  Spelled out, `--resume` writes the folder it was given.
     run(tmp_path, corpus, name="first", max_iters=2, eval_interval=2)
     shutil.copytree(tmp_path / "first", tmp_path / "copy")
     first_bytes = (tmp_path / "first" / "ckpt.npz").read_bytes()
-    resume = ["train", "--out", str(tmp_path / "copy"), "--resume", "--max_iter", "4"]
-    assert cli.main([*resume, "--learning_r=0.002"]) == 0
+    for prefix in (["--out", str(tmp_path / "copy")], ["--lr", "500"]):
+        with pytest.raises(SystemExit) as refused:
+            cli.main(["train", "--out_dir", str(tmp_path / "copy"), "--resume", *prefix])
+        assert refused.value.code == 2
+        assert f"unrecognized arguments: {prefix[0]}" in capsys.readouterr().err
+    resume = ["train", "--out_dir", str(tmp_path / "copy"), "--resume", "--max_iters", "4"]
+    assert cli.main([*resume, "--learning_rate=0.002"]) == 0
     _, resumed = load_checkpoint(tmp_path / "copy")
     assert resumed["iter_num"] == 4 and resumed["train"]["learning_rate"] == 0.002
     assert (tmp_path / "first" / "ckpt.npz").read_bytes() == first_bytes

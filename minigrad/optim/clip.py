@@ -10,7 +10,7 @@ import numpy as np
 from minigrad.tensor import Tensor
 
 
-def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float) -> float:
     """Scale gradients so their joint L2 norm is at most `max_norm`.
 
     Array gradients are scaled in place; a Tensor gradient (left by
@@ -22,6 +22,8 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
     """
     if max_norm <= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be positive, got {max_norm}")
+    if isinstance(parameters, Tensor):  # one tensor, as PyTorch accepts, not its rows
+        parameters = [parameters]
     params = [p for p in parameters if p.grad is not None]
     if not params:
         return 0.0

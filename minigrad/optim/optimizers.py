@@ -23,6 +23,11 @@ class Optimizer:
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        if isinstance(params, Tensor):  # list(tensor) would be its rows, each a new tensor
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Tensors or of dicts, "
+                "got a Tensor; pass [tensor]"
+            )
         items = list(params)
         if not items:
             raise ValueError(f"{type(self).__name__}: params is empty; pass model.parameters()")
