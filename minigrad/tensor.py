@@ -485,24 +485,34 @@ class Tensor:
         axis, keepdims = _torch_names("mean", axis, keepdims, torch_names)
         return reduce.mean(self, axis, keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Any:
-        """The largest values over `axis`.  With PyTorch's `dim=`, PyTorch's answer:
-        a (values, indices) pair."""
+    def max(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The largest values over `axis` (tied elements share the gradient).
+
+        As in PyTorch, `max(dim=d)` returns (values, indices) with the gradient
+        going to those indices only, and `max(other)` is the elementwise maximum.
+        """
         return self._extremum("max", reduce.max, np.argmax, axis, keepdims, torch_names)
 
-    def min(self, axis: Axis = None, keepdims: bool = False, **torch_names: Any) -> Any:
-        """The smallest values over `axis`; with `dim=`, a (values, indices) pair."""
+    def min(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The smallest values over `axis`; `dim=` and a tensor argument as for `max`."""
         return self._extremum("min", reduce.min, np.argmin, axis, keepdims, torch_names)
 
     def _extremum(
-        self, name: str, pick: Any, locate: Any, axis: Axis, keepdims: bool, torch_names: Any
+        self, name: str, pick: Any, locate: Any, axis: Any, keepdims: bool, torch_names: Any
     ) -> Any:
+        if isinstance(axis, (Tensor, np.ndarray)):  # torch.max(input, other)
+            return self.maximum(axis) if name == "max" else self.minimum(axis)
         as_torch = torch_names.get("dim") is not None
         axis, keepdims = _torch_names(name, axis, keepdims, torch_names)
-        values = pick(self, axis, keepdims)
         if not as_torch:
-            return values
-        return MinMax(values, Tensor(locate(self.data, axis=axis, keepdims=keepdims)))
+            return pick(self, axis, keepdims)
+        if not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{name}(dim=...) takes one dimension, got {axis!r}")
+        indices = locate(self.data, axis=axis, keepdims=True)
+        values = self.gather(axis, indices)  # the gradient goes to the index returned
+        if not keepdims:
+            values, indices = values.squeeze(axis), np.squeeze(indices, axis=axis)
+        return MinMax(values, Tensor(indices))
 
     def argmax(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         """Indices of the largest values (of the flattened tensor without `axis`); no gradient."""

@@ -539,6 +539,11 @@ def test_reductions_take_pytorchs_dim_and_keepdim_and_max_with_dim_gives_indices
     assert t.max(axis=1).tolist() == [5.0, 6.0]
     values.sum().backward()
     assert t.grad.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    tied = leaf([[1.0, 3.0], [1.0, 3.0]])
+    tied.max(dim=0).values.sum().backward()  # PyTorch: all to the index returned
+    assert tied.grad.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    assert t.max(Tensor(np.full((2, 3), 4.0))).tolist() == [[4.0, 5.0, 4.0], [4.0, 4.0, 6.0]]
+    assert t.min(np.full((2, 3), 4.0)).tolist() == [[1.0, 4.0, 3.0], [4.0, 2.0, 4.0]]
     with pytest.raises(TypeError, match=r"sum\(\): give axis or dim, not both"):
         t.sum(axis=0, dim=1)
     with pytest.raises(TypeError, match=r"mean\(\) got unexpected keyword arguments \['dims'\]"):

@@ -311,3 +311,13 @@ def test_generate_restores_training_mode():
     model.train()
     model.generate(np.zeros((1, 1), dtype=np.int64), 1)
     assert all(m.training for m in model.modules())
+
+
+def test_to_takes_the_cpu_as_pytorch_code_names_it_and_refuses_other_devices():
+    layer = nn.Linear(2, 3)
+    weight = layer.weight.numpy()
+    assert layer.to("cpu") is layer and layer.to(device="cpu:0") is layer
+    assert layer.weight.numpy() is weight
+    with pytest.raises(ValueError, match="to: minigrad runs on the CPU only, got device 'cuda'"):
+        layer.to("cuda")
+    assert layer.to(np.float64).weight.dtype == np.float64

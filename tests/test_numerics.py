@@ -353,6 +353,12 @@ def test_a_value_numpy_refuses_is_not_reported_as_a_shape_mismatch():
         mg.tensor([2, 3]) + mg.tensor([1, 2, 3])
 
 
+def test_gelu_at_infinities_gives_pytorchs_float64_values_quietly():
+    value, grad = value_and_grad(lambda t: t.gelu(), np.array([INF, -INF, 1.0]))
+    np.testing.assert_allclose(value, [INF, np.nan, 0.841344746068543], rtol=1e-12)
+    np.testing.assert_allclose(grad, [np.nan, np.nan, 1.0833154705876864], rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["max", "min"])
 def test_a_nan_wins_max_and_min_and_takes_the_gradient_quietly(name):
     x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [np.nan, 0.0, np.nan]])

@@ -175,8 +175,18 @@ class Module:
             fn(module)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert every parameter to `dtype` in place (e.g. float64 for gradcheck)."""
+    def to(self, dtype: Any = None, device: str | None = None) -> Module:
+        """Convert every parameter to `dtype` in place (e.g. float64 for gradcheck).
+
+        A device, as in PyTorch's `model.to("cpu")`, may be given too: minigrad runs
+        on the CPU, so "cpu" changes nothing and any other device is refused.
+        """
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps", "xpu"):
+            dtype, device = None, dtype
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"to: minigrad runs on the CPU only, got device {device!r}")
+        if dtype is None:
+            return self
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None

@@ -290,7 +290,13 @@ def _gelu_with_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     float32 and other low precisions use the polynomial above (error below
     float32's resolution near 1); float64 uses `math.erf` element by element.
+    At -inf the value is nan, and at +-inf the slope, as in PyTorch, quietly.
     """
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _gelu_passes(x)
+
+
+def _gelu_passes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(DEFAULT_DTYPE)
     x = np.ascontiguousarray(x)
