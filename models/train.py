@@ -573,7 +573,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def given_flags(argv: Sequence[str]) -> set[str]:
-    """The settings `argv` names, as argparse reads them: `--max_iter 5` gives max_iters."""
+    """The settings `argv` gives, as argparse reads them (`--max_iters=5` too)."""
     left_out = object()  # not a string, so argparse does not convert it
     parser = build_parser()
     parser.set_defaults(**{f.name: left_out for f in fields(TrainConfig)})
